@@ -1,0 +1,120 @@
+"""People who sign in and systems that call the API: argon2 passwords, API keys stored as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from pulse.errors import BadRequest, Conflict
+from pulse.models import ApiKey, Team, User, UserTeam
+from pulse.settings import LOCALES
+
+ROLES = ("admin", "hr", "manager", "analyst")
+SCOPES = (
+    "touchpoints:write",
+    "analytics:read",
+    "responses:read",
+    "cases:read",
+    "cases:write",
+    "employees:write",
+    "engagement:read",
+)
+MIN_PASSWORD_LENGTH = 12
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+
+
+async def create_user(
+    email: str,
+    password: str,
+    role: str,
+    *,
+    display_name: str = "",
+    locale: str = "en",
+    teams: list[str] | None = None,
+) -> User:
+    """Create a user; a manager is scoped to the teams given by slug."""
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise BadRequest(f"{email!r} is not an e-mail address.")
+    if role not in ROLES:
+        raise BadRequest(f"The role must be one of {', '.join(ROLES)}, not {role!r}.")
+    if locale not in LOCALES:
+        raise BadRequest(f"The locale must be one of {', '.join(LOCALES)}, not {locale!r}.")
+    check_password_rules(password)
+    if await User.exists(email=email):
+        raise Conflict(f"A user with the e-mail {email} already exists.")
+    found = await Team.filter(slug__in=teams or []).all()
+    missing = sorted(set(teams or []) - {t.slug for t in found})
+    if missing:
+        raise BadRequest(f"No team with the slug {', '.join(missing)}.")
+    user = await User.create(
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name,
+        locale=locale,
+    )
+    for team in found:
+        await UserTeam.create(user=user, team=team)
+    return user
+
+
+def _key_hash(secret: str) -> str:
+    # API keys carry 256 bits of randomness, so a fast hash is enough (a password hash would cost ms per call)
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_api_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and never stored."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise BadRequest(f"Unknown scope {', '.join(unknown)}; the scopes are {', '.join(SCOPES)}.")
+    if not scopes:
+        raise BadRequest("Give the key at least one scope.")
+    if not name.strip():
+        raise BadRequest("Give the key a name that says who uses it.")
+    prefix = secrets.token_hex(4)
+    secret = f"pulse_{prefix}_{secrets.token_urlsafe(32)}"
+    key = await ApiKey.create(
+        name=name.strip(), prefix=prefix, key_hash=_key_hash(secret), scopes=sorted(set(scopes))
+    )
+    return key, secret
+
+
+async def find_api_key(secret: str) -> ApiKey | None:
+    """The live key a presented secret belongs to, or None."""
+    parts = secret.split("_")
+    if len(parts) < 3 or parts[0] != "pulse":
+        return None
+    key = await ApiKey.get_or_none(prefix=parts[1], revoked_at=None)
+    if key is None or not hmac.compare_digest(key.key_hash, _key_hash(secret)):
+        return None
+    return key
+
+
+async def revoke_api_key(prefix: str) -> bool:
+    return bool(await ApiKey.filter(prefix=prefix, revoked_at=None).update(revoked_at=datetime.now(UTC)))

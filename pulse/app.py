@@ -1,0 +1,77 @@
+"""create_app(settings) -> Starlette: the route table, middleware, error handlers and lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from tortoise.contrib.starlette import RegisterTortoise
+
+from pulse import db, worker
+from pulse.catalog import Catalog, load_catalog
+from pulse.devmail import MailCatcher
+from pulse.models import SurveyVersion
+from pulse.settings import Settings
+from pulse.web import devmail, errors, system
+from pulse.web.security import SecurityHeaders
+from pulse.web.templating import environment
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+log = logging.getLogger("pulse")
+
+
+def routes(settings: Settings) -> list[Route | Mount]:
+    """The whole route table, top to bottom."""
+    table: list[Route | Mount] = [
+        Route("/", system.home, name="home"),
+        Route("/healthz", system.healthz, name="healthz"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    if settings.dev_mail_catcher:
+        table += devmail.ROUTES
+    return table
+
+
+async def record_survey_versions(catalog: Catalog) -> None:
+    """Keep each distinct definition a response may point at (idempotent on the file's checksum)."""
+    for survey in catalog:
+        await SurveyVersion.get_or_create(
+            survey_id=survey.id, checksum=survey.checksum, defaults={"definition": dict(survey.definition)}
+        )
+
+
+def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker: bool = False) -> Starlette:
+    """Build the app. The survey catalog is validated here, so a bad definition stops start-up."""
+    catalog = catalog or load_catalog(settings.surveys_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        catcher = MailCatcher(settings.dev_mail_catcher_port) if settings.dev_mail_catcher else None
+        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
+            await record_survey_versions(catalog)
+            if catcher:
+                catcher.start()
+                app.state.mail_catcher = catcher
+            async with worker.running(settings, catalog, enabled=run_worker):
+                try:
+                    yield
+                finally:
+                    if catcher:
+                        catcher.stop()
+
+    app = Starlette(
+        routes=routes(settings),
+        middleware=[Middleware(SecurityHeaders, https=settings.https)],
+        exception_handlers=errors.HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.templates = environment()
+    return app

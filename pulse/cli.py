@@ -1,0 +1,252 @@
+"""The `pulse` command: serve, worker, migrate, demo, users, apikeys, surveys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from pulse import db
+from pulse.catalog import CatalogError, load_catalog
+from pulse.errors import PulseError
+from pulse.settings import Settings, SettingsError, load_settings
+
+DESCRIPTION = "Pulse: continuous pulse surveys after every touchpoint, with rolling loyalty trends."
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pulse.app import create_app
+
+    if not args.no_worker and not settings.is_sqlite:
+        logging.getLogger("pulse").info("running the worker loops in this process (use --no-worker to split)")
+    app = create_app(settings, run_worker=not args.no_worker)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=settings.log_level, proxy_headers=True
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _worker(settings: Settings) -> None:
+    from pulse import worker
+
+    catalog = load_catalog(settings.surveys_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with db.connected(settings.database_url), worker.running(settings, catalog):
+        await stop.wait()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.is_sqlite:
+        print(
+            "Note: on SQLite, `pulse serve` already runs the worker; a separate worker is for PostgreSQL.",
+            file=sys.stderr,
+        )
+    asyncio.run(_worker(settings))
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    applied = asyncio.run(db.migrate(settings.database_url))
+    print(f"Applied {len(applied)} migration(s)." if applied else "The database is up to date.")
+    return 0
+
+
+def cmd_makemigrations(settings: Settings, args: argparse.Namespace) -> int:
+    written = asyncio.run(db.make_migrations())
+    for path in written:
+        print(f"Created {path}")
+    if not written:
+        print("No changes detected.")
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pulse.app import record_survey_versions
+    from pulse.demo import DEMO_ADMIN_EMAIL, demo_present, load_demo
+
+    catalog = load_catalog(settings.surveys_dir)
+    async with db.connected(settings.database_url):
+        if await demo_present():
+            print(f"Demo data is already loaded (sign in as {DEMO_ADMIN_EMAIL}); nothing to do.")
+            return 0
+        await record_survey_versions(catalog)
+        with tqdm(total=args.contacts, unit="contact", desc="Demo data", disable=args.quiet) as bar:
+            summary = await load_demo(
+                catalog, contacts=args.contacts, months=args.months, seed=args.seed,
+                timezone=settings.timezone, progress=bar.update,
+            )  # fmt: skip
+    print(
+        f"Loaded {summary.teams} teams, {summary.contacts} contacts, {summary.touchpoints} touchpoints, "
+        f"{summary.invitations} invitations and {summary.responses} responses."
+    )
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_demo(settings, args))
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise PulseError("The two passwords differ.")
+    return first
+
+
+async def _users_create(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse.accounts import create_user
+
+    password = _read_password(args)
+    async with db.connected(settings.database_url):
+        user = await create_user(
+            args.email, password, args.role, display_name=args.name or "", locale=args.locale, teams=args.team
+        )
+    print(f"Created {user.role} {user.email}.")
+    return 0
+
+
+async def _apikeys(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse.accounts import create_api_key, revoke_api_key
+    from pulse.models import ApiKey
+
+    async with db.connected(settings.database_url):
+        if args.apikeys_command == "create":
+            key, secret = await create_api_key(args.name, args.scope)
+            print(f"Created API key {key.prefix!r} ({key.name}) with scopes {', '.join(key.scopes)}.")
+            print("Store it now; Pulse keeps only its hash and cannot show it again:")
+            print(secret)
+        elif args.apikeys_command == "list":
+            for key in await ApiKey.all().order_by("id"):
+                state = "revoked" if key.revoked_at else "active"
+                print(f"{key.prefix}  {state:8}  {','.join(key.scopes):40}  {key.name}")
+        elif not await revoke_api_key(args.prefix):
+            raise PulseError(f"No active API key with the prefix {args.prefix!r}.")
+        else:
+            print(f"Revoked API key {args.prefix!r}.")
+    return 0
+
+
+def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = load_catalog(settings.surveys_dir)  # raises CatalogError with every fault
+    for survey in catalog:
+        trigger = ", ".join(survey.trigger.touchpoint_types) if survey.trigger else "schedule"
+        print(
+            f"ok  {survey.source}: {survey.id} "
+            f"({survey.kind}, {survey.scale_min}-{survey.scale_max}; {trigger})"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pulse.accounts import ROLES, SCOPES
+    from pulse.settings import LOCALES
+
+    parser = argparse.ArgumentParser(prog="pulse", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="Run the web app (and, unless --no-worker, the worker loops).")
+    serve.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
+    serve.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="Serve web requests only; run `pulse worker` apart."
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    work = commands.add_parser(
+        "worker", help="Run only the background loops (PostgreSQL: any number of them)."
+    )
+    work.set_defaults(func=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="Create or upgrade the database schema.")
+    migrate.set_defaults(func=cmd_migrate)
+
+    make = commands.add_parser("makemigrations", help="(Developers) write a migration for changed models.")
+    make.set_defaults(func=cmd_makemigrations)
+
+    demo = commands.add_parser("demo", help="Load a demo organisation with months of answers (once).")
+    demo.add_argument("--contacts", type=int, default=600, help="How many customers (default 600).")
+    demo.add_argument("--months", type=int, default=12, help="How many months of history (default 12).")
+    demo.add_argument("--seed", type=int, default=7, help="Random seed, for the same data again (default 7).")
+    demo.add_argument("--quiet", action="store_true", help="No progress bar.")
+    demo.set_defaults(func=cmd_demo)
+
+    users = commands.add_parser("users", help="Manage the people who sign in.")
+    users_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = users_commands.add_parser(
+        "create", help="Create a user; the password is asked for, or read from stdin."
+    )
+    create.add_argument("--email", required=True, help="Sign-in e-mail address.")
+    create.add_argument("--role", required=True, choices=ROLES, help="What the user may see and do.")
+    create.add_argument("--name", help="Display name.")
+    create.add_argument("--locale", default="en", choices=LOCALES, help="Interface language (default en).")
+    create.add_argument("--team", action="append", help="A team (slug) a manager is scoped to; repeatable.")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="Read the password from standard input."
+    )
+    create.set_defaults(func=lambda s, a: asyncio.run(_users_create(s, a)))
+
+    keys = commands.add_parser("apikeys", help="Manage API keys for the systems that call Pulse.")
+    keys_commands = keys.add_subparsers(dest="apikeys_command", metavar="ACTION", required=True)
+    key_create = keys_commands.add_parser("create", help="Create a key and print it once.")
+    key_create.add_argument("--name", required=True, help="Who uses the key, e.g. 'helpdesk'.")
+    key_create.add_argument(
+        "--scope", action="append", required=True, choices=SCOPES, help="A permission; repeatable."
+    )
+    keys_commands.add_parser("list", help="List keys (prefix, state, scopes, name).")
+    key_revoke = keys_commands.add_parser("revoke", help="Revoke a key by its prefix.")
+    key_revoke.add_argument("prefix", help="The key's prefix, as `pulse apikeys list` shows it.")
+    keys.set_defaults(func=lambda s, a: asyncio.run(_apikeys(s, a)))
+
+    surveys = commands.add_parser("surveys", help="Work with the survey catalog.")
+    surveys_commands = surveys.add_subparsers(dest="surveys_command", metavar="ACTION", required=True)
+    check = surveys_commands.add_parser(
+        "check", help="Validate surveys/*.toml; exit 1 with every fault found."
+    )
+    check.set_defaults(func=cmd_surveys_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        _configure_logging(settings)
+        return int(args.func(settings, args) or 0)
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    except CatalogError as error:
+        print("The survey catalog does not validate:", file=sys.stderr)
+        for message in error.messages:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    except PulseError as error:
+        print(f"Error: {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

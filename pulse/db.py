@@ -1,0 +1,115 @@
+"""Database configuration: the Tortoise config for a settings object, SQLite pragmas, migrations."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise
+from tortoise.connection import connections
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate as migrate_api
+from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.migrations.executor import MigrationExecutor
+
+# WAL lets readers run beside the one writer; FULL makes a commit survive power loss (an acknowledged
+# write is durable); the busy timeout turns a brief lock by another process into a wait, not an error.
+SQLITE_PRAGMAS = {
+    "journal_mode": "WAL",
+    "synchronous": "FULL",
+    "foreign_keys": "ON",
+    "busy_timeout": "5000",
+}
+
+
+def database_url(url: str) -> str:
+    """The URL Tortoise opens: SQLite gets our pragmas unless the URL sets them itself."""
+    if not url.startswith("sqlite://"):
+        return url.replace("postgresql://", "postgres://", 1)
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in SQLITE_PRAGMAS.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    """The Tortoise config dict for a database URL."""
+    return {
+        "connections": {"default": database_url(url)},
+        "apps": {
+            "models": {
+                "models": ["pulse.models"],
+                "default_connection": "default",
+                "migrations": "pulse.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply every pending migration; return the names applied."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+
+    try:
+        await migrate_api(config=tortoise_config(url), progress=progress)
+    finally:
+        await Tortoise.close_connections()
+    return applied
+
+
+async def pending_migrations(url: str) -> list[str]:
+    """The migrations not yet applied to this database."""
+    config = tortoise_config(url)
+    await Tortoise.init(config=config, init_connections=False)
+    try:
+        executor = MigrationExecutor(connections.get("default"), config["apps"])
+        steps = await executor.plan(None)
+    finally:
+        await Tortoise.close_connections()
+    return [f"{step.migration.app_label}.{step.migration.name}" for step in steps if not step.backward]
+
+
+async def database_ok() -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # any driver error means "unavailable" to a health check
+        return False
+    return True
+
+
+def dialect() -> str:
+    """'sqlite' or 'postgres' for the open default connection."""
+    return connections.get("default").capabilities.dialect
+
+
+async def model_changes() -> list[Any]:
+    """Migration writers for model changes not yet in pulse/migrations (empty when they agree)."""
+    config = tortoise_config("sqlite://:memory:")
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        return await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+
+
+async def make_migrations() -> list[str]:
+    """Write a migration for every pending model change; return the files written."""
+    return [str(writer.write()) for writer in await model_changes()]
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[None]:
+    """Open the database for a command-line task in the current task, close it after."""
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()

@@ -1,0 +1,249 @@
+"""Demo data that tells a story: several teams and touchpoints over months, and loyalty that erodes
+after the sale in one team, a segment that is satisfied but not loyal, and a support fix that shows."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.connection import connections
+
+from pulse import accounts
+from pulse.catalog import Catalog, Survey
+from pulse.models import Contact, Invitation, Response, SurveyVersion, Team, Touchpoint, User, UserTeam
+
+DEMO_ADMIN_EMAIL = "admin@pulse.local"
+# The demo admin's password is printed by `make run`; it exists only in demo databases.
+DEMO_PASSWORD = "pulse-demo-2026"  # noqa: S105
+
+TEAMS = [
+    # slug, name, parent, country of its customers
+    ("customer-care", "Customer Care", None, None),
+    ("support-warsaw", "Support Warsaw", "customer-care", "pl"),
+    ("support-ljubljana", "Support Ljubljana", "customer-care", "sl"),
+    ("support-milan", "Support Milan", "customer-care", "it"),
+    ("sales", "Sales", None, None),
+    ("onboarding", "Onboarding", "sales", "en"),
+    ("account-management", "Account Management", "sales", "en"),
+]
+ZONES = {"pl": "Europe/Warsaw", "sl": "Europe/Ljubljana", "it": "Europe/Rome", "en": "Europe/London"}
+FIRST_NAMES = {
+    "pl": ["Anna", "Piotr", "Katarzyna", "Tomasz", "Magdalena", "Paweł"],
+    "sl": ["Maja", "Luka", "Nina", "Matej", "Eva", "Jure"],
+    "it": ["Giulia", "Marco", "Francesca", "Luca", "Chiara", "Andrea"],
+    "en": ["Emma", "James", "Olivia", "Harry", "Amelia", "George"],
+}
+LAST_NAMES = {
+    "pl": ["Nowak", "Kowalski", "Wiśniewska", "Wójcik", "Kamińska"],
+    "sl": ["Novak", "Horvat", "Krajnc", "Zupančič", "Kovačič"],
+    "it": ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi"],
+    "en": ["Smith", "Jones", "Taylor", "Brown", "Wilson"],
+}
+PLANS = [("basic", 0.5), ("pro", 0.35), ("enterprise", 0.15)]
+COMMENTS = {
+    "low": ["Nobody called me back.", "The hotline menu sent me in circles.", "Too slow to resolve."],
+    "mid": ["Fine, but it took a while.", "OK overall.", "Good, the app could be simpler."],
+    "high": ["Quick and friendly, thank you!", "Solved on the first call.", "Great onboarding."],
+}
+
+
+@dataclass
+class DemoSummary:
+    teams: int
+    contacts: int
+    touchpoints: int
+    invitations: int
+    responses: int
+
+
+async def demo_present() -> bool:
+    return await User.exists(email=DEMO_ADMIN_EMAIL)
+
+
+def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
+    return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
+
+
+def _score(rng: random.Random, survey: Survey, mood: float) -> int:
+    """A score on the survey's scale around `mood` (0 = very unhappy, 1 = delighted)."""
+    span = survey.scale_max - survey.scale_min
+    value = survey.scale_min + span * min(1.0, max(0.0, rng.gauss(mood, 0.18)))
+    return round(value)
+
+
+def _mood(
+    team: str, survey: Survey, plan: str, days_since_sale: int, when: datetime, fix_at: datetime
+) -> float:
+    """The story of the demo, as a customer's mood for one answer."""
+    mood = 0.74
+    if team == "onboarding" and survey.kind == "nps":
+        mood -= 0.30 * (1 - math.exp(-days_since_sale / 120))  # loyalty erodes after the sale
+    if plan == "basic":
+        mood += (
+            0.12 if survey.kind == "csat" else (-0.16 if survey.kind == "nps" else 0)
+        )  # satisfied, not loyal
+    if team == "support-warsaw" and survey.kind in {"csat", "ces"}:
+        mood += 0.15 if when >= fix_at else -0.15  # the IVR was fixed
+    return mood
+
+
+async def load_demo(
+    catalog: Catalog,
+    *,
+    contacts: int = 600,
+    months: int = 12,
+    seed: int = 7,
+    timezone: str = "UTC",
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DemoSummary:
+    """Fill an empty database with demo data; `progress` is called with each batch of contacts done."""
+    rng = random.Random(seed)
+    now = now or datetime.now(UTC)
+    start = now - timedelta(days=30 * months)
+    fix_at = now - timedelta(days=30 * months // 3)
+    org_zone = ZoneInfo(timezone)
+    versions = {v.survey_id: v for v in await SurveyVersion.all()}
+
+    admin = await accounts.create_user(DEMO_ADMIN_EMAIL, DEMO_PASSWORD, "admin", display_name="Demo Admin")
+    teams: dict[str, Team] = {}
+    for slug, name, parent, country in TEAMS:
+        owner = None
+        if parent:
+            owner = await accounts.create_user(
+                f"{slug}@pulse.local", DEMO_PASSWORD, "manager", display_name=f"{name} Lead",
+                locale=country or "en",
+            )  # fmt: skip
+        teams[slug] = await Team.create(
+            slug=slug, name=name, parent=teams.get(parent or ""), owner=owner or admin
+        )
+    for slug in ("customer-care", "sales"):
+        await UserTeam.create(user=admin, team=teams[slug])  # the admin is also the top-level owner
+    await accounts.create_user("hr@pulse.local", DEMO_PASSWORD, "hr", display_name="Demo HR")
+    await accounts.create_user("analyst@pulse.local", DEMO_PASSWORD, "analyst", display_name="Demo Analyst")
+
+    leaf_teams = [t for t in TEAMS if t[2]]
+    contact_rows, touch_rows, invite_rows, response_rows = [], [], [], []
+    next_ids = {"tp": 1, "inv": 1}
+    for number in range(1, contacts + 1):
+        sales_team = rng.choice(["onboarding", "account-management"])
+        support_slug, _, _, country = rng.choice([t for t in leaf_teams if t[0].startswith("support")])
+        locale = country if rng.random() < 0.8 else "en"
+        plan = _pick(rng, PLANS)
+        first = rng.choice(FIRST_NAMES[locale])
+        last = rng.choice(LAST_NAMES[locale])
+        sale = start + timedelta(days=rng.uniform(0, 30 * months - 7))
+        contact = Contact(
+            id=number, external_id=f"CRM-{number:06d}", email=f"{first}.{last}.{number}@example.com".lower(),
+            name=f"{first} {last}", locale=locale, timezone=ZONES[country], first_purchase_at=sale,
+            attributes={"plan": plan, "region": country.upper()},
+        )  # fmt: skip
+        contact_rows.append(contact)
+        events = [(sale, "purchase", sales_team, "pre_sale", "web")]
+        events.append(
+            (
+                sale + timedelta(days=rng.uniform(3, 20)),
+                "onboarding_visit",
+                "onboarding",
+                "onboarding",
+                "visit",
+            )
+        )
+        moment = sale + timedelta(days=rng.uniform(15, 60))
+        while moment < now:
+            kind = _pick(rng, [("support_ticket_closed", 0.6), ("complaint_closed", 0.1),
+                               ("return_processed", 0.15), ("self_service_completed", 0.15)])  # fmt: skip
+            channel = "phone" if kind != "self_service_completed" else "web"
+            events.append((moment, kind, support_slug, "active", channel))
+            moment += timedelta(days=rng.expovariate(1 / 55))
+        if sale + timedelta(days=365) < now:
+            events.append((sale + timedelta(days=365), "renewal", "account-management", "renewal", "email"))
+        last_invited: datetime | None = None
+        for occurred, kind, team_slug, stage, channel in sorted(events):
+            if occurred >= now:
+                continue
+            tp_id = next_ids["tp"]
+            next_ids["tp"] += 1
+            touch_rows.append(Touchpoint(
+                id=tp_id, source="demo", external_id=f"EV-{tp_id:08d}", type=kind, occurred_at=occurred,
+                contact_id=number, team_id=teams[team_slug].id, agent=f"agent-{rng.randint(1, 12)}",
+                channel=channel, stage=stage,
+            ))  # fmt: skip
+            surveys = catalog.for_touchpoint(kind)
+            if not surveys:
+                continue
+            survey = surveys[0]
+            send_at = occurred + timedelta(minutes=survey.trigger.delay_minutes)  # type: ignore[union-attr]
+            if send_at >= now:
+                continue
+            inv_id = next_ids["inv"]
+            next_ids["inv"] += 1
+            if last_invited and send_at - last_invited < timedelta(days=30):
+                invite_rows.append(Invitation(
+                    id=inv_id, survey_id=survey.id, contact_id=number, touchpoint_id=tp_id, locale=locale,
+                    status="skipped", skip_reason="fatigue",
+                ))  # fmt: skip
+                continue
+            if rng.random() > survey.trigger.sampling_rate:  # type: ignore[union-attr]
+                invite_rows.append(Invitation(
+                    id=inv_id, survey_id=survey.id, contact_id=number, touchpoint_id=tp_id, locale=locale,
+                    status="skipped", skip_reason="sampled_out",
+                ))  # fmt: skip
+                continue
+            last_invited = send_at
+            answered = rng.random() < 0.42
+            answered_at = send_at + timedelta(hours=rng.uniform(0.2, 60))
+            expires = send_at + timedelta(days=30)
+            status = "answered" if answered else ("expired" if expires < now else "sent")
+            invite_rows.append(Invitation(
+                id=inv_id, survey_id=survey.id, contact_id=number, touchpoint_id=tp_id, locale=locale,
+                status=status, send_at=send_at, sent_at=send_at, expires_at=expires,
+                answered_at=answered_at if answered else None,
+            ))  # fmt: skip
+            if not answered:
+                continue
+            days_since_sale = (occurred - sale).days
+            score = _score(rng, survey, _mood(team_slug, survey, plan, days_since_sale, occurred, fix_at))
+            band = survey.band_for(score)
+            tone = "low" if band.unhappy else ("high" if band is survey.bands[-1] else "mid")
+            comment = rng.choice(COMMENTS[tone]) if rng.random() < 0.3 else ""
+            response_rows.append(Response(
+                survey_id=survey.id, survey_version_id=getattr(versions.get(survey.id), "id", None),
+                invitation_id=inv_id, question_id=survey.question.id, score=score,
+                scores={survey.question.id: score}, comment=comment, locale=locale, answered_at=answered_at,
+                day=answered_at.astimezone(org_zone).date(), confirmed=True, touchpoint_type=kind,
+                team_id=teams[team_slug].id, channel=channel, stage=stage,
+                dimensions={"plan": plan, "region": country.upper(), "days_since_sale": days_since_sale},
+            ))  # fmt: skip
+        if number % 100 == 0 or number == contacts:
+            await _flush(contact_rows, touch_rows, invite_rows, response_rows)
+            if progress:
+                progress(number % 100 or 100)
+    await _fix_sequences()
+    return DemoSummary(
+        teams=len(TEAMS), contacts=contacts, touchpoints=next_ids["tp"] - 1,
+        invitations=next_ids["inv"] - 1, responses=await Response.all().count(),
+    )  # fmt: skip
+
+
+async def _flush(*batches: list) -> None:
+    for rows in batches:
+        if rows:
+            await type(rows[0]).bulk_create(rows, batch_size=1000)
+            rows.clear()
+
+
+async def _fix_sequences() -> None:
+    """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect != "postgres":
+        return
+    for table in ("contact", "touchpoint", "invitation"):
+        # table names come from the tuple above, never from input
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        highest = f"COALESCE((SELECT MAX(id) FROM {table}), 1)"  # noqa: S608
+        await connection.execute_script(f"SELECT setval({sequence}, {highest})")

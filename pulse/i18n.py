@@ -1,0 +1,148 @@
+"""All of i18n in one place: supported locales, the order of choice, gettext catalogs, Babel formatting."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
+from pulse.settings import LOCALES
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+LANGUAGE_NAMES = {code: Locale.parse(code).get_display_name(code).capitalize() for code in LOCALES}
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+@functools.cache
+def translations(locale: str) -> Translations:
+    """The compiled gettext catalog of a locale (English strings when it is missing)."""
+    loaded = Translations.load(str(LOCALES_DIR), [locale], DOMAIN)
+    if not isinstance(loaded, Translations) and locale != "en":
+        raise RuntimeError(f"locales/{locale}/LC_MESSAGES/{DOMAIN}.mo is missing: run `make compile`.")
+    return loaded  # type: ignore[return-value]
+
+
+def supported(tag: str | None) -> str | None:
+    """The supported locale a language tag names ('pl-PL' -> 'pl'), or None."""
+    if not tag:
+        return None
+    language = tag.strip().replace("_", "-").split("-")[0].lower()
+    return language if language in LOCALES else None
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Language tags of an Accept-Language header, most preferred first (q=0 dropped)."""
+    choices: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and quality > 0:
+            choices.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(choices)]
+
+
+def negotiate(
+    explicit: str | None = None,
+    person: str | None = None,
+    accept_language: str | None = None,
+    default: str = "en",
+) -> str:
+    """Choose the locale: an explicit ?lang= → the person's own → the browser's → the default."""
+    for candidate in (explicit, person):
+        if found := supported(candidate):
+            return found
+    for tag in parse_accept_language(accept_language):
+        if found := supported(tag):
+            return found
+    return default
+
+
+def gettext(locale: str, message: str, **variables: object) -> str:
+    text = translations(locale).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(locale: str, singular: str, plural: str, n: int, **variables: object) -> str:
+    text = translations(locale).ngettext(singular, plural, n)
+    return text % {"num": n, **variables}
+
+
+def number(value: float | int, locale: str, digits: int | None = None) -> str:
+    if digits is None:
+        return format_decimal(value, locale=locale)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=locale)
+
+
+def percent(value: float, locale: str, digits: int = 0) -> str:
+    """A share (0.42) as a percentage in the locale's way ('42 %' in pl and sl, '42%' in en)."""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+    return format_percent(value, format=pattern, locale=locale)
+
+
+def day(value: date, locale: str, style: str = "medium") -> str:
+    return format_date(value, format=style, locale=locale)
+
+
+def moment(value: datetime, locale: str, tz: tzinfo | str | None = None, style: str = "medium") -> str:
+    return format_datetime(value, format=style, tzinfo=tz, locale=locale)
+
+
+# Jinja: every template gets `locale` in its context, and these read it.
+@pass_context
+def _jinja_gettext(context: Context, message: str) -> str:
+    return translations(context["locale"]).gettext(message)
+
+
+@pass_context
+def _jinja_ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return translations(context["locale"]).ngettext(singular, plural, n)
+
+
+@pass_context
+def _number_filter(context: Context, value: float | int, digits: int | None = None) -> str:
+    return number(value, context["locale"], digits)
+
+
+@pass_context
+def _percent_filter(context: Context, value: float, digits: int = 0) -> str:
+    return percent(value, context["locale"], digits)
+
+
+@pass_context
+def _date_filter(context: Context, value: date, style: str = "medium") -> str:
+    return day(value, context["locale"], style)
+
+
+@pass_context
+def _datetime_filter(context: Context, value: datetime, style: str = "medium") -> str:
+    return moment(value, context["locale"], context.get("timezone"), style)
+
+
+def install(env) -> None:
+    """Give a Jinja environment gettext/ngettext (new style, autoescaped) and the Babel filters."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(_jinja_gettext, _jinja_ngettext, newstyle=True)
+    env.filters.update(
+        number=_number_filter, percent=_percent_filter, date=_date_filter, datetime=_datetime_filter
+    )
+    env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=LOCALES)

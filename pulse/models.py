@@ -1,0 +1,319 @@
+"""Tortoise models: the data Pulse keeps. The schema comes from the migrations in pulse/migrations."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Team(Model):
+    """A team of the organisation: teams form a tree through their parent."""
+
+    id = fields.IntField(primary_key=True)
+    slug = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=200)
+    parent: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="children", null=True, on_delete=fields.RESTRICT
+    )
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="owned_teams", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "team"
+
+
+class User(Model):
+    """A person who signs in: admin, hr, manager (scoped to teams) or analyst."""
+
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    display_name = fields.CharField(max_length=200, default="")
+    locale = fields.CharField(max_length=8, default="en")
+    role = fields.CharField(max_length=16)
+    password_hash = fields.CharField(max_length=255)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "app_user"
+
+
+class UserTeam(Model):
+    """A manager scope: the teams, with their sub-teams, whose data this user may see."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="team_links", on_delete=fields.CASCADE
+    )
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="user_links", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "user_team"
+        unique_together = (("user", "team"),)
+
+
+class ApiKey(Model):
+    """A key for the REST API: only its SHA-256 is stored, and its prefix finds it."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    prefix = fields.CharField(max_length=16, unique=True)
+    key_hash = fields.CharField(max_length=64)
+    scopes = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"
+
+
+class Contact(Model):
+    """A customer, as the CRM knows them."""
+
+    id = fields.IntField(primary_key=True)
+    external_id = fields.CharField(max_length=200, unique=True)
+    email = fields.CharField(max_length=254, default="")
+    name = fields.CharField(max_length=200, default="")
+    locale = fields.CharField(max_length=8, null=True)
+    timezone = fields.CharField(max_length=64, null=True)
+    attributes = fields.JSONField(default=dict)
+    first_purchase_at = fields.DatetimeField(null=True)
+    opted_out_at = fields.DatetimeField(null=True)
+    bounced_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "contact"
+        indexes = (("email",),)
+
+
+class Employee(Model):
+    """A roster entry, never joined to answers: employee responses carry no link back here."""
+
+    id = fields.IntField(primary_key=True)
+    external_id = fields.CharField(max_length=200, unique=True)
+    email = fields.CharField(max_length=254)
+    name = fields.CharField(max_length=200, default="")
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="employees", null=True, on_delete=fields.SET_NULL
+    )
+    locale = fields.CharField(max_length=8, null=True)
+    timezone = fields.CharField(max_length=64, null=True)
+    start_date = fields.DateField(null=True)
+    attributes = fields.JSONField(default=dict)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "employee"
+
+
+class SurveyVersion(Model):
+    """A survey definition as it was loaded: responses point at the version they answered."""
+
+    id = fields.IntField(primary_key=True)
+    survey_id = fields.CharField(max_length=64)
+    checksum = fields.CharField(max_length=64)
+    definition = fields.JSONField()
+    loaded_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "survey_version"
+        unique_together = (("survey_id", "checksum"),)
+
+
+class Touchpoint(Model):
+    """An event from an outside system: a replay with the same source and external id is a no-op."""
+
+    id = fields.IntField(primary_key=True)
+    source = fields.CharField(max_length=64)
+    external_id = fields.CharField(max_length=200)
+    type = fields.CharField(max_length=64)
+    occurred_at = fields.DatetimeField()
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="touchpoints", on_delete=fields.CASCADE
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="touchpoints", null=True, on_delete=fields.SET_NULL
+    )
+    agent = fields.CharField(max_length=200, null=True)
+    channel = fields.CharField(max_length=64, null=True)
+    stage = fields.CharField(max_length=64, null=True)
+    attributes = fields.JSONField(default=dict)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "touchpoint"
+        unique_together = (("source", "external_id"),)
+        indexes = (("contact_id", "occurred_at"),)
+
+
+class Invitation(Model):
+    """Who was asked what, when and in which language, or why they were not asked (skip_reason)."""
+
+    id = fields.IntField(primary_key=True)
+    survey_id = fields.CharField(max_length=64)
+    contact: fields.ForeignKeyNullableRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="invitations", null=True, on_delete=fields.CASCADE
+    )
+    employee: fields.ForeignKeyNullableRelation[Employee] = fields.ForeignKeyField(
+        "models.Employee", related_name="invitations", null=True, on_delete=fields.CASCADE
+    )
+    touchpoint: fields.ForeignKeyNullableRelation[Touchpoint] = fields.ForeignKeyField(
+        "models.Touchpoint", related_name="invitations", null=True, on_delete=fields.CASCADE
+    )
+    locale = fields.CharField(max_length=8)
+    # scheduled -> sent -> answered / expired; or skipped / suppressed / failed
+    status = fields.CharField(max_length=16)
+    skip_reason = fields.CharField(max_length=32, null=True)
+    send_at = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    answered_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "invitation"
+        indexes = (("contact_id", "send_at"), ("employee_id", "send_at"), ("status", "send_at"))
+
+
+class Response(Model):
+    """An answer with a snapshot of the dimensions it is analysed by, so later edits rewrite no history."""
+
+    id = fields.BigIntField(primary_key=True)
+    survey_id = fields.CharField(max_length=64)
+    survey_version: fields.ForeignKeyNullableRelation[SurveyVersion] = fields.ForeignKeyField(
+        "models.SurveyVersion", related_name="responses", null=True, on_delete=fields.SET_NULL
+    )
+    # null for anonymous employee answers and public-link answers
+    invitation: fields.OneToOneNullableRelation[Invitation] = fields.OneToOneField(
+        "models.Invitation", related_name="response", null=True, on_delete=fields.SET_NULL
+    )
+    question_id = fields.CharField(max_length=64)
+    score = fields.SmallIntField()
+    scores = fields.JSONField(default=dict)
+    comment = fields.TextField(default="")
+    locale = fields.CharField(max_length=8)
+    answered_at = fields.DatetimeField(null=True)
+    day = fields.DateField()
+    confirmed = fields.BooleanField(default=False)
+    touchpoint_type = fields.CharField(max_length=64, null=True)
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="responses", null=True, on_delete=fields.SET_NULL
+    )
+    channel = fields.CharField(max_length=64, null=True)
+    stage = fields.CharField(max_length=64, null=True)
+    dimensions = fields.JSONField(default=dict)
+    history = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "response"
+        indexes = (("survey_id", "day"), ("team_id", "day"))
+
+
+class DailyRollup(Model):
+    """Per local day, survey question and dimension value: how many answers gave each score from 0 to 10."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    survey_id = fields.CharField(max_length=64)
+    question_id = fields.CharField(max_length=64)
+    dimension = fields.CharField(max_length=64)
+    value = fields.CharField(max_length=200)
+    c0 = fields.IntField(default=0)
+    c1 = fields.IntField(default=0)
+    c2 = fields.IntField(default=0)
+    c3 = fields.IntField(default=0)
+    c4 = fields.IntField(default=0)
+    c5 = fields.IntField(default=0)
+    c6 = fields.IntField(default=0)
+    c7 = fields.IntField(default=0)
+    c8 = fields.IntField(default=0)
+    c9 = fields.IntField(default=0)
+    c10 = fields.IntField(default=0)
+
+    class Meta:
+        table = "daily_rollup"
+        unique_together = (("survey_id", "question_id", "dimension", "value", "day"),)
+
+
+class FollowUpCase(Model):
+    """An unhappy answer that someone owns until it is resolved."""
+
+    id = fields.IntField(primary_key=True)
+    response: fields.ForeignKeyNullableRelation[Response] = fields.ForeignKeyField(
+        "models.Response", related_name="cases", null=True, on_delete=fields.SET_NULL
+    )
+    contact: fields.ForeignKeyNullableRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="cases", null=True, on_delete=fields.SET_NULL
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="cases", null=True, on_delete=fields.SET_NULL
+    )
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="cases", null=True, on_delete=fields.SET_NULL
+    )
+    # open -> in_progress -> resolved / closed_no_action
+    status = fields.CharField(max_length=20, default="open")
+    due_at = fields.DatetimeField()
+    escalated_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "followup_case"
+        indexes = (("status", "due_at"), ("owner_id", "status"))
+
+
+class CaseNote(Model):
+    """A note on a case: by a person, or by Pulse when the answer changes."""
+
+    id = fields.IntField(primary_key=True)
+    case: fields.ForeignKeyRelation[FollowUpCase] = fields.ForeignKeyField(
+        "models.FollowUpCase", related_name="notes", on_delete=fields.CASCADE
+    )
+    author: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="case_notes", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "case_note"
+
+
+class OutboxMessage(Model):
+    """An e-mail waiting to be sent, being sent, sent or given up on."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=32)
+    invitation: fields.ForeignKeyNullableRelation[Invitation] = fields.ForeignKeyField(
+        "models.Invitation", related_name="messages", null=True, on_delete=fields.CASCADE
+    )
+    to_email = fields.CharField(max_length=254)
+    locale = fields.CharField(max_length=8)
+    payload = fields.JSONField(default=dict)
+    # pending -> sending -> sent; or pending again (retry), failed, suppressed
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    claimed_at = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=64, null=True)
+    last_error = fields.TextField(null=True)
+    message_id = fields.CharField(max_length=255, unique=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbox_message"
+        indexes = (("status", "next_attempt_at"),)

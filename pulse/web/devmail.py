@@ -1,0 +1,52 @@
+"""The inbox of the development mail catcher at /dev/mail (only when PULSE_DEV_MAIL_CATCHER is on)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from pulse.errors import NotFound
+from pulse.web.templating import render
+
+# A caught e-mail is shown as the mail client would: its own styles, no scripts, no network.
+MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
+
+
+def _mail(request: Request):
+    try:
+        mail_id = int(request.path_params["mail_id"])
+    except ValueError:
+        raise NotFound("No such message.") from None
+    mail = request.app.state.mail_catcher.get(mail_id)
+    if mail is None:
+        raise NotFound("No such message.")
+    return mail
+
+
+async def inbox(request: Request) -> Response:
+    return render(request, "devmail/inbox.html", {"mails": request.app.state.mail_catcher.mails()})
+
+
+async def message(request: Request) -> Response:
+    mail = _mail(request)
+    return render(request, "devmail/message.html", {"mail": mail, "text": mail.part("plain")})
+
+
+async def message_html(request: Request) -> Response:
+    html = _mail(request).part("html")
+    if html is None:
+        raise NotFound("This message has no HTML part.")
+    return HTMLResponse(html, headers={"content-security-policy": MAIL_CSP, "x-frame-options": "SAMEORIGIN"})
+
+
+async def message_raw(request: Request) -> Response:
+    return PlainTextResponse(_mail(request).raw.decode("utf-8", "replace"))
+
+
+ROUTES = [
+    Route("/dev/mail", inbox, name="devmail_inbox"),
+    Route("/dev/mail/{mail_id}", message, name="devmail_message"),
+    Route("/dev/mail/{mail_id}/html", message_html, name="devmail_html"),
+    Route("/dev/mail/{mail_id}/raw", message_raw, name="devmail_raw"),
+]

@@ -1,0 +1,76 @@
+"""One place turns every failure into JSON for the API or a localized page for people."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pulse.errors import PulseError
+from pulse.i18n import N_
+from pulse.web.templating import render
+
+log = logging.getLogger("pulse.web")
+
+# What a person reads for each status; the API gets the exception's own sentence.
+PAGE_TITLES = {
+    400: N_("This request could not be understood"),
+    401: N_("Please sign in"),
+    403: N_("You do not have access to this page"),
+    404: N_("Page not found"),
+    405: N_("This action is not allowed here"),
+    409: N_("This conflicts with something already stored"),
+    413: N_("This request is too large"),
+    415: N_("This kind of content is not accepted here"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong on our side"),
+    503: N_("Pulse is temporarily unavailable"),
+}
+PAGE_HINTS = {
+    404: N_("The address may be mistyped, or the page may have moved."),
+    500: N_("The error has been logged. Please try again in a moment."),
+}
+API_MESSAGES = {404: "No such endpoint.", 405: "Method not allowed.", 500: "Internal server error."}
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def error_response(request: Request, status: int, message: str, errors: list | None = None) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": message, "errors": errors or []}, status_code=status)
+    return render(
+        request,
+        "error.html",
+        {
+            "status": status,
+            "title": PAGE_TITLES.get(status, PAGE_TITLES[400]),
+            "hint": PAGE_HINTS.get(status),
+        },
+        status_code=status,
+    )
+
+
+async def pulse_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PulseError)
+    return error_response(request, exc.status_code, exc.message, exc.errors)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = API_MESSAGES.get(exc.status_code, str(exc.detail))
+    response = error_response(request, exc.status_code, message)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, API_MESSAGES[500])
+
+
+HANDLERS = {PulseError: pulse_error, HTTPException: http_error, Exception: server_error}

@@ -1,0 +1,61 @@
+"""The background loops: due invitations -> outbox -> SMTP, expiry. Run inside `pulse serve` or alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+from pulse.catalog import Catalog
+from pulse.models import Invitation
+from pulse.settings import Settings
+
+log = logging.getLogger("pulse.worker")
+
+Step = Callable[[], Awaitable[int]]
+
+
+async def expire_invitations() -> int:
+    """Sent invitations whose link has expired are closed; returns how many."""
+    return await Invitation.filter(status="sent", expires_at__lt=datetime.now(UTC)).update(status="expired")
+
+
+def steps(settings: Settings, catalog: Catalog) -> dict[str, Step]:
+    """Each loop's one step: it does a bounded amount of work and returns how much it did."""
+    return {"expire_invitations": expire_invitations}
+
+
+async def _loop(name: str, step: Step, interval: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            done = await step()
+        except Exception:  # a failing step must not kill the loop: log, wait, try again
+            log.exception("worker step %s failed", name)
+            done = 0
+        if done:
+            await asyncio.sleep(0)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, catalog: Catalog, *, enabled: bool = True) -> AsyncIterator[None]:
+    """Run every loop as a task while the block runs; stop them cleanly after it."""
+    if not enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(_loop(name, step, settings.worker_interval, stop), name=f"pulse-{name}")
+        for name, step in steps(settings, catalog).items()
+    ]
+    log.info("worker started: %s", ", ".join(t.get_name() for t in tasks))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("worker stopped")
