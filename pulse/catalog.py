@@ -207,6 +207,8 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
             check.fail(
                 "scale", f"a {kind} survey is scored {want[0]} to {want[1]}, got {got_min} to {got_max}"
             )
+        elif kind not in KINDS and got_min < got_max:
+            scale_min, scale_max = got_min, got_max  # judge the bands by the file's own scale
         low_label = check.texts(scale["low"], "scale.low")
         high_label = check.texts(scale["high"], "scale.high")
 

@@ -22,6 +22,9 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "debug":
+        for chatty in ("tortoise", "mail.log", "aiosqlite", "asyncio"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -86,16 +86,24 @@ def ngettext(locale: str, singular: str, plural: str, n: int, **variables: objec
     return text % {"num": n, **variables}
 
 
+def _with_digits(pattern, digits: int) -> str:
+    """The locale's own number pattern with exactly `digits` decimals ('#,##0 %' -> '#,##0.0 %')."""
+    integer_part = pattern.pattern.split(";")[0].split(".")[0]
+    head, _, tail = integer_part.rpartition("0")
+    return f"{head}0{'.' + '0' * digits if digits else ''}{tail.lstrip('#')}"
+
+
 def number(value: float | int, locale: str, digits: int | None = None) -> str:
     if digits is None:
         return format_decimal(value, locale=locale)
-    pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value, format=pattern, locale=locale)
+    return format_decimal(
+        value, format=_with_digits(Locale.parse(locale).decimal_formats[None], digits), locale=locale
+    )
 
 
 def percent(value: float, locale: str, digits: int = 0) -> str:
     """A share (0.42) as a percentage in the locale's way ('42 %' in pl and sl, '42%' in en)."""
-    pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+    pattern = _with_digits(Locale.parse(locale).percent_formats[None], digits)
     return format_percent(value, format=pattern, locale=locale)
 
 

@@ -128,6 +128,12 @@ def database_url(databases: Databases, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def empty_database_url(databases: Databases, tmp_path: Path) -> str:
+    """A database with no schema at all."""
+    return databases.empty(tmp_path)
+
+
+@pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 

@@ -1,0 +1,132 @@
+"""The `pulse` command, run as a user runs it: a real process against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from asgi_lifespan import LifespanManager
+
+from pulse.accounts import find_api_key, verify_password
+from pulse.app import create_app
+from pulse.models import ApiKey, Response, Team, User
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ["serve", "worker", "migrate", "makemigrations", "demo", "users", "apikeys", "surveys"]
+
+
+def pulse(*args: str, database_url: str = "sqlite:///nonexistent/x.sqlite3", stdin: str = "", **env: str):
+    environ = {
+        **os.environ,
+        "PULSE_DATABASE_URL": database_url,
+        "PULSE_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "PULSE_SURVEYS_DIR": str(ROOT / "surveys"),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pulse.cli", *args], input=stdin, capture_output=True, text=True,
+        env=environ, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def test_help_lists_and_explains_every_command():
+    result = pulse("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert f"    {command}" in result.stdout
+
+
+def test_wrong_arguments_exit_2_with_a_message():
+    result = pulse("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice: 'frobnicate'" in result.stderr
+    result = pulse("apikeys", "create", "--name", "x", "--scope", "everything")
+    assert result.returncode == 2
+    assert "invalid choice: 'everything'" in result.stderr
+
+
+def test_a_bad_setting_stops_the_command_with_its_name():
+    result = pulse("surveys", "check", PULSE_SMTP_PORT="many")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Configuration error: PULSE_SMTP_PORT must be a whole number, not 'many'."
+
+
+def test_surveys_check_passes_and_fails_with_every_message(tmp_path):
+    ok = pulse("surveys", "check")
+    assert ok.returncode == 0
+    assert "ok  surveys/nps.toml: nps (nps, 0-10; purchase, onboarding_visit, renewal)" in ok.stdout
+    (tmp_path / "surveys").mkdir()
+    (tmp_path / "surveys" / "bad.toml").write_text('id = "bad"\nkind = "nps"\n')
+    bad = pulse("surveys", "check", PULSE_SURVEYS_DIR=str(tmp_path / "surveys"))
+    assert bad.returncode == 1
+    assert "  surveys/bad.toml: audience: is required" in bad.stderr
+
+
+async def test_apikeys_create_prints_the_key_once_and_stores_only_its_hash(database_url, settings, catalog):
+    result = pulse(
+        "apikeys", "create", "--name", "helpdesk", "--scope", "touchpoints:write", database_url=database_url
+    )
+    assert result.returncode == 0, result.stderr
+    secret = result.stdout.strip().splitlines()[-1]
+    assert secret.startswith("pulse_")
+    async with LifespanManager(create_app(settings, catalog=catalog)):
+        key = await ApiKey.get(name="helpdesk")
+        assert key.scopes == ["touchpoints:write"]
+        assert secret not in (key.key_hash, key.prefix)
+        assert (await find_api_key(secret)).id == key.id
+        assert await find_api_key(secret[:-1] + "x") is None
+    listed = pulse("apikeys", "list", database_url=database_url)
+    assert key.prefix in listed.stdout and secret not in listed.stdout
+    assert pulse("apikeys", "revoke", key.prefix, database_url=database_url).returncode == 0
+    again = pulse("apikeys", "revoke", key.prefix, database_url=database_url)
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"Error: No active API key with the prefix {key.prefix!r}."
+
+
+async def test_users_create_hashes_the_password_with_argon2(database_url, settings, catalog):
+    result = pulse(
+        "users", "create", "--email", "Boss@Example.com", "--role", "admin", "--password-stdin",
+        stdin="correct horse battery\n", database_url=database_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    short = pulse(
+        "users",
+        "create",
+        "--email",
+        "b@example.com",
+        "--role",
+        "hr",
+        stdin="short\n",
+        database_url=database_url,
+    )
+    assert short.returncode == 1
+    assert short.stderr.strip() == "Error: The password must be at least 12 characters long."
+    async with LifespanManager(create_app(settings, catalog=catalog)):
+        user = await User.get(email="boss@example.com")
+        assert user.password_hash.startswith("$argon2id$")
+        assert verify_password(user.password_hash, "correct horse battery")
+        assert not verify_password(user.password_hash, "wrong")
+        assert not await User.exists(email="b@example.com")
+
+
+async def test_demo_loads_once(database_url, settings, catalog):
+    first = pulse("demo", "--contacts", "40", "--months", "6", "--quiet", database_url=database_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Loaded 7 teams, 40 contacts, ")
+    second = pulse("demo", "--contacts", "40", database_url=database_url)
+    assert second.returncode == 0
+    assert "already loaded" in second.stdout
+    async with LifespanManager(create_app(settings, catalog=catalog)):
+        assert await Team.all().count() == 7
+        assert await Response.all().count() > 0
+        assert await User.filter(role="manager").count() == 5
+
+
+@pytest.mark.parametrize("command", [["migrate"]])
+def test_migrate_on_a_new_sqlite_file(tmp_path, command):
+    url = f"sqlite://{tmp_path / 'new.sqlite3'}"
+    assert pulse(*command, database_url=url).stdout.strip() == "Applied 1 migration(s)."
+    assert pulse(*command, database_url=url).stdout.strip() == "The database is up to date."

@@ -1,0 +1,37 @@
+"""The route table, read top to bottom, is what we mean it to be."""
+
+from __future__ import annotations
+
+from starlette.routing import Mount, Route
+
+from pulse.app import routes
+from tests.conftest import make_settings
+
+
+def _table(settings):
+    rows = []
+    for route in routes(settings):
+        if isinstance(route, Mount):
+            rows.append(("MOUNT", route.path))
+        else:
+            assert isinstance(route, Route)
+            rows.append((",".join(sorted(route.methods or [])), route.path))
+    return rows
+
+
+def test_route_table():
+    assert _table(make_settings("sqlite://x.sqlite3")) == [
+        ("GET,HEAD", "/"),
+        ("GET,HEAD", "/healthz"),
+        ("MOUNT", "/static"),
+    ]
+
+
+def test_dev_mail_routes_exist_only_with_the_catcher_on():
+    paths = [path for _, path in _table(make_settings("sqlite://x.sqlite3", PULSE_DEV_MAIL_CATCHER="true"))]
+    assert paths[-4:] == [
+        "/dev/mail",
+        "/dev/mail/{mail_id}",
+        "/dev/mail/{mail_id}/html",
+        "/dev/mail/{mail_id}/raw",
+    ]
