@@ -99,9 +99,7 @@ async def create_api_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         raise BadRequest("Give the key a name that says who uses it.")
     prefix = secrets.token_hex(4)
     secret = f"pulse_{prefix}_{secrets.token_urlsafe(32)}"
-    key = await ApiKey.create(
-        name=name.strip(), prefix=prefix, key_hash=_key_hash(secret), scopes=sorted(set(scopes))
-    )
+    key = await ApiKey.create(name=name.strip(), prefix=prefix, key_hash=_key_hash(secret), scopes=sorted(set(scopes)))
     return key, secret
 
 

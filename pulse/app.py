@@ -17,10 +17,10 @@ from pulse import db, worker
 from pulse.catalog import Catalog, load_catalog
 from pulse.devmail import MailCatcher
 from pulse.models import SurveyVersion
+from pulse.rendering import environment
 from pulse.settings import Settings
-from pulse.web import devmail, errors, system
+from pulse.web import api, devmail, errors, public, system
 from pulse.web.security import SecurityHeaders
-from pulse.web.templating import environment
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("pulse")
@@ -31,6 +31,8 @@ def routes(settings: Settings) -> list[Route | Mount]:
     table: list[Route | Mount] = [
         Route("/", system.home, name="home"),
         Route("/healthz", system.healthz, name="healthz"),
+        *public.ROUTES,
+        *api.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.dev_mail_catcher:

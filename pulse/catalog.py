@@ -116,9 +116,7 @@ class Catalog:
 
     def for_touchpoint(self, touchpoint_type: str) -> list[Survey]:
         """Customer surveys this touchpoint type triggers, highest priority first."""
-        found = [
-            s for s in self.surveys.values() if s.trigger and touchpoint_type in s.trigger.touchpoint_types
-        ]
+        found = [s for s in self.surveys.values() if s.trigger and touchpoint_type in s.trigger.touchpoint_types]
         return sorted(found, key=lambda s: (-s.trigger.priority, s.id))  # type: ignore[union-attr]
 
 
@@ -132,9 +130,7 @@ class _Checker:
     def fail(self, key: str, problem: str) -> None:
         self.messages.append(f"{self.label}: {key}: {problem}")
 
-    def keys(
-        self, table: Mapping[str, Any], key: str, required: set[str], optional: set[str] = frozenset()
-    ) -> bool:
+    def keys(self, table: Mapping[str, Any], key: str, required: set[str], optional: set[str] = frozenset()) -> bool:
         prefix = f"{key}." if key else ""
         for name in table:
             if name not in required | optional:
@@ -204,9 +200,7 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
         got_max = check.integer(scale, "scale.", "max", 0, 10)
         if kind in KINDS and (got_min, got_max) != KINDS[kind]:
             want = KINDS[kind]
-            check.fail(
-                "scale", f"a {kind} survey is scored {want[0]} to {want[1]}, got {got_min} to {got_max}"
-            )
+            check.fail("scale", f"a {kind} survey is scored {want[0]} to {want[1]}, got {got_min} to {got_max}")
         elif kind not in KINDS and got_min < got_max:
             scale_min, scale_max = got_min, got_max  # judge the bands by the file's own scale
         low_label = check.texts(scale["low"], "scale.low")
@@ -234,16 +228,12 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
         expected = scale_min
         for i, band in enumerate(data["bands"]):
             key = f"bands[{i}]"
-            if not isinstance(band, dict) or not check.keys(
-                band, key, {"name", "from", "to", "unhappy", "why"}
-            ):
+            if not isinstance(band, dict) or not check.keys(band, key, {"name", "from", "to", "unhappy", "why"}):
                 continue
             low = check.integer(band, f"{key}.", "from", scale_min, scale_max)
             high = check.integer(band, f"{key}.", "to", scale_min, scale_max)
             if low != expected:
-                check.fail(
-                    f"{key}.from", f"must be {expected} so the bands cover the scale without gaps or overlap"
-                )
+                check.fail(f"{key}.from", f"must be {expected} so the bands cover the scale without gaps or overlap")
             if high < low:
                 check.fail(f"{key}.to", f"must not be below from ({low})")
             expected = high + 1
@@ -258,11 +248,22 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
     if check.messages:
         return None
     return Survey(
-        id=survey_id, kind=kind, audience=audience, title=title, subject=subject,
-        scale_min=scale_min, scale_max=scale_max, low_label=low_label, high_label=high_label,
-        questions=tuple(questions), bands=tuple(bands), trigger=trigger,
-        checksum=hashlib.sha256(raw).hexdigest(), source=source, definition=MappingProxyType(data),
-    )  # fmt: skip
+        id=survey_id,
+        kind=kind,
+        audience=audience,
+        title=title,
+        subject=subject,
+        scale_min=scale_min,
+        scale_max=scale_max,
+        low_label=low_label,
+        high_label=high_label,
+        questions=tuple(questions),
+        bands=tuple(bands),
+        trigger=trigger,
+        checksum=hashlib.sha256(raw).hexdigest(),
+        source=source,
+        definition=MappingProxyType(data),
+    )
 
 
 def _parse_trigger(trigger: Any, check: _Checker, audience: str) -> Trigger | None:

@@ -19,9 +19,7 @@ DESCRIPTION = "Pulse: continuous pulse surveys after every touchpoint, with roll
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_level != "debug":
         for chatty in ("tortoise", "mail.log", "aiosqlite", "asyncio"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -35,9 +33,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not args.no_worker and not settings.is_sqlite:
         logging.getLogger("pulse").info("running the worker loops in this process (use --no-worker to split)")
     app = create_app(settings, run_worker=not args.no_worker)
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=settings.log_level, proxy_headers=True
-    )
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level, proxy_headers=True)
     uvicorn.Server(config).run()
     return 0
 
@@ -93,9 +89,13 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         await record_survey_versions(catalog)
         with tqdm(total=args.contacts, unit="contact", desc="Demo data", disable=args.quiet) as bar:
             summary = await load_demo(
-                catalog, contacts=args.contacts, months=args.months, seed=args.seed,
-                timezone=settings.timezone, progress=bar.update,
-            )  # fmt: skip
+                catalog,
+                contacts=args.contacts,
+                months=args.months,
+                seed=args.seed,
+                timezone=settings.timezone,
+                progress=bar.update,
+            )
     print(
         f"Loaded {summary.teams} teams, {summary.contacts} contacts, {summary.touchpoints} touchpoints, "
         f"{summary.invitations} invitations and {summary.responses} responses."
@@ -149,14 +149,66 @@ async def _apikeys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _import_touchpoints(settings: Settings, args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from pulse.touchpoints import MAX_BATCH, events_from_csv, ingest
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            events = events_from_csv(handle.read())
+    except OSError as error:
+        raise PulseError(f"Cannot read {args.file}: {error.strerror}.") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PulseError(f"{args.file} is not a readable UTF-8 CSV file: {error}.") from None
+    catalog = load_catalog(settings.surveys_dir)
+    counts: Counter[str] = Counter()
+    invalid: list[str] = []
+    async with db.connected(settings.database_url):
+        with tqdm(total=len(events), unit="event", desc="Import", disable=args.quiet) as bar:
+            for start in range(0, len(events), MAX_BATCH):
+                for outcome in await ingest(events[start : start + MAX_BATCH], catalog, settings):
+                    counts[outcome.status] += 1
+                    if outcome.status == "invalid":
+                        # line numbers: the header is line 1, so row i (from 0) is line i + 2
+                        problems = "; ".join(e["message"] for e in outcome.errors)
+                        invalid.append(f"  line {start + outcome.index + 2}: {problems}")
+                bar.update(min(MAX_BATCH, len(events) - start))
+    print(
+        f"{len(events)} rows: {counts['invited']} invited, {counts['skipped']} skipped, "
+        f"{counts['duplicate']} duplicate, {counts['invalid']} invalid."
+    )
+    for line in invalid[:50]:
+        print(line)
+    if len(invalid) > 50:
+        print(f"  … and {len(invalid) - 50} more invalid rows.")
+    return 1 if invalid else 0
+
+
+async def _send_due(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse.outbox import Dispatcher
+    from pulse.rendering import environment
+
+    catalog = load_catalog(settings.surveys_dir)
+    total = 0
+    async with db.connected(settings.database_url):
+        dispatcher = Dispatcher(settings, catalog, environment())
+        try:
+            while handled := await dispatcher.step():
+                total += handled
+        finally:
+            await dispatcher.close()
+    print(f"Handled {total} due e-mail(s).")
+    return 0
+
+
 def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.surveys_dir)  # raises CatalogError with every fault
     for survey in catalog:
         trigger = ", ".join(survey.trigger.touchpoint_types) if survey.trigger else "schedule"
-        print(
-            f"ok  {survey.source}: {survey.id} "
-            f"({survey.kind}, {survey.scale_min}-{survey.scale_max}; {trigger})"
-        )
+        print(f"ok  {survey.source}: {survey.id} ({survey.kind}, {survey.scale_min}-{survey.scale_max}; {trigger})")
     return 0
 
 
@@ -170,14 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="Run the web app (and, unless --no-worker, the worker loops).")
     serve.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
     serve.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
-    serve.add_argument(
-        "--no-worker", action="store_true", help="Serve web requests only; run `pulse worker` apart."
-    )
+    serve.add_argument("--no-worker", action="store_true", help="Serve web requests only; run `pulse worker` apart.")
     serve.set_defaults(func=cmd_serve)
 
-    work = commands.add_parser(
-        "worker", help="Run only the background loops (PostgreSQL: any number of them)."
-    )
+    work = commands.add_parser("worker", help="Run only the background loops (PostgreSQL: any number of them).")
     work.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="Create or upgrade the database schema.")
@@ -195,36 +243,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("users", help="Manage the people who sign in.")
     users_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    create = users_commands.add_parser(
-        "create", help="Create a user; the password is asked for, or read from stdin."
-    )
+    create = users_commands.add_parser("create", help="Create a user; the password is asked for, or read from stdin.")
     create.add_argument("--email", required=True, help="Sign-in e-mail address.")
     create.add_argument("--role", required=True, choices=ROLES, help="What the user may see and do.")
     create.add_argument("--name", help="Display name.")
     create.add_argument("--locale", default="en", choices=LOCALES, help="Interface language (default en).")
     create.add_argument("--team", action="append", help="A team (slug) a manager is scoped to; repeatable.")
-    create.add_argument(
-        "--password-stdin", action="store_true", help="Read the password from standard input."
-    )
+    create.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
     create.set_defaults(func=lambda s, a: asyncio.run(_users_create(s, a)))
 
     keys = commands.add_parser("apikeys", help="Manage API keys for the systems that call Pulse.")
     keys_commands = keys.add_subparsers(dest="apikeys_command", metavar="ACTION", required=True)
     key_create = keys_commands.add_parser("create", help="Create a key and print it once.")
     key_create.add_argument("--name", required=True, help="Who uses the key, e.g. 'helpdesk'.")
-    key_create.add_argument(
-        "--scope", action="append", required=True, choices=SCOPES, help="A permission; repeatable."
-    )
+    key_create.add_argument("--scope", action="append", required=True, choices=SCOPES, help="A permission; repeatable.")
     keys_commands.add_parser("list", help="List keys (prefix, state, scopes, name).")
     key_revoke = keys_commands.add_parser("revoke", help="Revoke a key by its prefix.")
     key_revoke.add_argument("prefix", help="The key's prefix, as `pulse apikeys list` shows it.")
     keys.set_defaults(func=lambda s, a: asyncio.run(_apikeys(s, a)))
 
+    imports = commands.add_parser("import", help="Import data from CSV files.")
+    imports_commands = imports.add_subparsers(dest="import_command", metavar="WHAT", required=True)
+    import_touchpoints = imports_commands.add_parser(
+        "touchpoints", help="Touchpoint events, one per row (same fields as the API, contact_email style)."
+    )
+    import_touchpoints.add_argument("file", help="A UTF-8 CSV file with a header row.")
+    import_touchpoints.add_argument("--quiet", action="store_true", help="No progress bar.")
+    import_touchpoints.set_defaults(func=lambda s, a: asyncio.run(_import_touchpoints(s, a)))
+
+    send_due = commands.add_parser("send-due", help="Send the e-mails that are due now, then exit (for cron).")
+    send_due.set_defaults(func=lambda s, a: asyncio.run(_send_due(s, a)))
+
     surveys = commands.add_parser("surveys", help="Work with the survey catalog.")
     surveys_commands = surveys.add_subparsers(dest="surveys_command", metavar="ACTION", required=True)
-    check = surveys_commands.add_parser(
-        "check", help="Validate surveys/*.toml; exit 1 with every fault found."
-    )
+    check = surveys_commands.add_parser("check", help="Validate surveys/*.toml; exit 1 with every fault found.")
     check.set_defaults(func=cmd_surveys_check)
     return parser
 

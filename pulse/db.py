@@ -113,3 +113,28 @@ async def connected(url: str) -> AsyncIterator[None]:
         yield
     finally:
         await Tortoise.close_connections()
+
+
+async def allocate_ids(table: str, count: int) -> list[int]:
+    """Reserve `count` primary keys of `table` for rows inserted in bulk by this transaction.
+
+    PostgreSQL hands them out from the table's sequence, so concurrent writers never collide. SQLite has one
+    writer: inside the caller's transaction the next ids after MAX(id) are free (tables use AUTOINCREMENT,
+    so ids of deleted rows are never handed out again by SQLite either, and sqlite_sequence follows our max).
+    """
+    if count <= 0:
+        return []
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        rows = await connection.execute_query_dict(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1)",  # noqa: S608
+            [count],
+        )
+        return [row["id"] for row in rows]
+    rows = await connection.execute_query_dict(
+        f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0),"  # noqa: S608
+        f" COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)) AS top",
+        [table],
+    )
+    top = rows[0]["top"] or 0
+    return list(range(top + 1, top + 1 + count))

@@ -75,17 +75,13 @@ def _score(rng: random.Random, survey: Survey, mood: float) -> int:
     return round(value)
 
 
-def _mood(
-    team: str, survey: Survey, plan: str, days_since_sale: int, when: datetime, fix_at: datetime
-) -> float:
+def _mood(team: str, survey: Survey, plan: str, days_since_sale: int, when: datetime, fix_at: datetime) -> float:
     """The story of the demo, as a customer's mood for one answer."""
     mood = 0.74
     if team == "onboarding" and survey.kind == "nps":
         mood -= 0.30 * (1 - math.exp(-days_since_sale / 120))  # loyalty erodes after the sale
     if plan == "basic":
-        mood += (
-            0.12 if survey.kind == "csat" else (-0.16 if survey.kind == "nps" else 0)
-        )  # satisfied, not loyal
+        mood += 0.12 if survey.kind == "csat" else (-0.16 if survey.kind == "nps" else 0)  # satisfied, not loyal
     if team == "support-warsaw" and survey.kind in {"csat", "ces"}:
         mood += 0.15 if when >= fix_at else -0.15  # the IVR was fixed
     return mood
@@ -115,12 +111,13 @@ async def load_demo(
         owner = None
         if parent:
             owner = await accounts.create_user(
-                f"{slug}@pulse.local", DEMO_PASSWORD, "manager", display_name=f"{name} Lead",
+                f"{slug}@pulse.local",
+                DEMO_PASSWORD,
+                "manager",
+                display_name=f"{name} Lead",
                 locale=country or "en",
-            )  # fmt: skip
-        teams[slug] = await Team.create(
-            slug=slug, name=name, parent=teams.get(parent or ""), owner=owner or admin
-        )
+            )
+        teams[slug] = await Team.create(slug=slug, name=name, parent=teams.get(parent or ""), owner=owner or admin)
     for slug in ("customer-care", "sales"):
         await UserTeam.create(user=admin, team=teams[slug])  # the admin is also the top-level owner
     await accounts.create_user("hr@pulse.local", DEMO_PASSWORD, "hr", display_name="Demo HR")
@@ -138,10 +135,15 @@ async def load_demo(
         last = rng.choice(LAST_NAMES[locale])
         sale = start + timedelta(days=rng.uniform(0, 30 * months - 7))
         contact = Contact(
-            id=number, external_id=f"CRM-{number:06d}", email=f"{first}.{last}.{number}@example.com".lower(),
-            name=f"{first} {last}", locale=locale, timezone=ZONES[country], first_purchase_at=sale,
+            id=number,
+            external_id=f"CRM-{number:06d}",
+            email=f"{first}.{last}.{number}@example.com".lower(),
+            name=f"{first} {last}",
+            locale=locale,
+            timezone=ZONES[country],
+            first_purchase_at=sale,
             attributes={"plan": plan, "region": country.upper()},
-        )  # fmt: skip
+        )
         contact_rows.append(contact)
         events = [(sale, "purchase", sales_team, "pre_sale", "web")]
         events.append(
@@ -155,8 +157,15 @@ async def load_demo(
         )
         moment = sale + timedelta(days=rng.uniform(15, 60))
         while moment < now:
-            kind = _pick(rng, [("support_ticket_closed", 0.6), ("complaint_closed", 0.1),
-                               ("return_processed", 0.15), ("self_service_completed", 0.15)])  # fmt: skip
+            kind = _pick(
+                rng,
+                [
+                    ("support_ticket_closed", 0.6),
+                    ("complaint_closed", 0.1),
+                    ("return_processed", 0.15),
+                    ("self_service_completed", 0.15),
+                ],
+            )
             channel = "phone" if kind != "self_service_completed" else "web"
             events.append((moment, kind, support_slug, "active", channel))
             moment += timedelta(days=rng.expovariate(1 / 55))
@@ -168,11 +177,20 @@ async def load_demo(
                 continue
             tp_id = next_ids["tp"]
             next_ids["tp"] += 1
-            touch_rows.append(Touchpoint(
-                id=tp_id, source="demo", external_id=f"EV-{tp_id:08d}", type=kind, occurred_at=occurred,
-                contact_id=number, team_id=teams[team_slug].id, agent=f"agent-{rng.randint(1, 12)}",
-                channel=channel, stage=stage,
-            ))  # fmt: skip
+            touch_rows.append(
+                Touchpoint(
+                    id=tp_id,
+                    source="demo",
+                    external_id=f"EV-{tp_id:08d}",
+                    type=kind,
+                    occurred_at=occurred,
+                    contact_id=number,
+                    team_id=teams[team_slug].id,
+                    agent=f"agent-{rng.randint(1, 12)}",
+                    channel=channel,
+                    stage=stage,
+                )
+            )
             surveys = catalog.for_touchpoint(kind)
             if not surveys:
                 continue
@@ -183,27 +201,50 @@ async def load_demo(
             inv_id = next_ids["inv"]
             next_ids["inv"] += 1
             if last_invited and send_at - last_invited < timedelta(days=30):
-                invite_rows.append(Invitation(
-                    id=inv_id, survey_id=survey.id, contact_id=number, touchpoint_id=tp_id, locale=locale,
-                    status="skipped", skip_reason="fatigue",
-                ))  # fmt: skip
+                invite_rows.append(
+                    Invitation(
+                        id=inv_id,
+                        survey_id=survey.id,
+                        contact_id=number,
+                        touchpoint_id=tp_id,
+                        locale=locale,
+                        status="skipped",
+                        skip_reason="fatigue",
+                    )
+                )
                 continue
             if rng.random() > survey.trigger.sampling_rate:  # type: ignore[union-attr]
-                invite_rows.append(Invitation(
-                    id=inv_id, survey_id=survey.id, contact_id=number, touchpoint_id=tp_id, locale=locale,
-                    status="skipped", skip_reason="sampled_out",
-                ))  # fmt: skip
+                invite_rows.append(
+                    Invitation(
+                        id=inv_id,
+                        survey_id=survey.id,
+                        contact_id=number,
+                        touchpoint_id=tp_id,
+                        locale=locale,
+                        status="skipped",
+                        skip_reason="sampled_out",
+                    )
+                )
                 continue
             last_invited = send_at
             answered = rng.random() < 0.42
             answered_at = send_at + timedelta(hours=rng.uniform(0.2, 60))
             expires = send_at + timedelta(days=30)
             status = "answered" if answered else ("expired" if expires < now else "sent")
-            invite_rows.append(Invitation(
-                id=inv_id, survey_id=survey.id, contact_id=number, touchpoint_id=tp_id, locale=locale,
-                status=status, send_at=send_at, sent_at=send_at, expires_at=expires,
-                answered_at=answered_at if answered else None,
-            ))  # fmt: skip
+            invite_rows.append(
+                Invitation(
+                    id=inv_id,
+                    survey_id=survey.id,
+                    contact_id=number,
+                    touchpoint_id=tp_id,
+                    locale=locale,
+                    status=status,
+                    send_at=send_at,
+                    sent_at=send_at,
+                    expires_at=expires,
+                    answered_at=answered_at if answered else None,
+                )
+            )
             if not answered:
                 continue
             days_since_sale = (occurred - sale).days
@@ -211,23 +252,38 @@ async def load_demo(
             band = survey.band_for(score)
             tone = "low" if band.unhappy else ("high" if band is survey.bands[-1] else "mid")
             comment = rng.choice(COMMENTS[tone]) if rng.random() < 0.3 else ""
-            response_rows.append(Response(
-                survey_id=survey.id, survey_version_id=getattr(versions.get(survey.id), "id", None),
-                invitation_id=inv_id, question_id=survey.question.id, score=score,
-                scores={survey.question.id: score}, comment=comment, locale=locale, answered_at=answered_at,
-                day=answered_at.astimezone(org_zone).date(), confirmed=True, touchpoint_type=kind,
-                team_id=teams[team_slug].id, channel=channel, stage=stage,
-                dimensions={"plan": plan, "region": country.upper(), "days_since_sale": days_since_sale},
-            ))  # fmt: skip
+            response_rows.append(
+                Response(
+                    survey_id=survey.id,
+                    survey_version_id=getattr(versions.get(survey.id), "id", None),
+                    invitation_id=inv_id,
+                    question_id=survey.question.id,
+                    score=score,
+                    scores={survey.question.id: score},
+                    comment=comment,
+                    locale=locale,
+                    answered_at=answered_at,
+                    day=answered_at.astimezone(org_zone).date(),
+                    confirmed=True,
+                    touchpoint_type=kind,
+                    team_id=teams[team_slug].id,
+                    channel=channel,
+                    stage=stage,
+                    dimensions={"plan": plan, "region": country.upper(), "days_since_sale": days_since_sale},
+                )
+            )
         if number % 100 == 0 or number == contacts:
             await _flush(contact_rows, touch_rows, invite_rows, response_rows)
             if progress:
                 progress(number % 100 or 100)
     await _fix_sequences()
     return DemoSummary(
-        teams=len(TEAMS), contacts=contacts, touchpoints=next_ids["tp"] - 1,
-        invitations=next_ids["inv"] - 1, responses=await Response.all().count(),
-    )  # fmt: skip
+        teams=len(TEAMS),
+        contacts=contacts,
+        touchpoints=next_ids["tp"] - 1,
+        invitations=next_ids["inv"] - 1,
+        responses=await Response.all().count(),
+    )
 
 
 async def _flush(*batches: list) -> None:

@@ -96,9 +96,7 @@ def _with_digits(pattern, digits: int) -> str:
 def number(value: float | int, locale: str, digits: int | None = None) -> str:
     if digits is None:
         return format_decimal(value, locale=locale)
-    return format_decimal(
-        value, format=_with_digits(Locale.parse(locale).decimal_formats[None], digits), locale=locale
-    )
+    return format_decimal(value, format=_with_digits(Locale.parse(locale).decimal_formats[None], digits), locale=locale)
 
 
 def percent(value: float, locale: str, digits: int = 0) -> str:
@@ -150,7 +148,5 @@ def install(env) -> None:
     """Give a Jinja environment gettext/ngettext (new style, autoescaped) and the Babel filters."""
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(_jinja_gettext, _jinja_ngettext, newstyle=True)
-    env.filters.update(
-        number=_number_filter, percent=_percent_filter, date=_date_filter, datetime=_datetime_filter
-    )
+    env.filters.update(number=_number_filter, percent=_percent_filter, date=_date_filter, datetime=_datetime_filter)
     env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=LOCALES)

@@ -69,9 +69,7 @@ def _base_url(name: str, raw: str) -> str:
     value = raw.strip().rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise SettingsError(
-            f"{name} must be an absolute http(s) URL such as https://pulse.example.com, not {raw!r}."
-        )
+        raise SettingsError(f"{name} must be an absolute http(s) URL such as https://pulse.example.com, not {raw!r}.")
     return value
 
 
@@ -94,9 +92,7 @@ def _timezone(name: str, raw: str) -> str:
 def _mail_address(name: str, raw: str) -> str:
     value = raw.strip()
     if "@" not in value or value.count("<") != value.count(">"):
-        raise SettingsError(
-            f"{name} must be an e-mail address such as Pulse <pulse@example.com>, not {raw!r}."
-        )
+        raise SettingsError(f"{name} must be an e-mail address such as Pulse <pulse@example.com>, not {raw!r}.")
     return value
 
 
@@ -167,9 +163,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Your brand name, shown in e-mails and survey pages.",
     ),
     Setting("PULSE_SMTP_HOST", "smtp_host", _text, "127.0.0.1", "SMTP server that sends the e-mails."),
-    Setting(
-        "PULSE_SMTP_PORT", "smtp_port", _integer(1, 65535), "1025", "SMTP port (587 with STARTTLS, 465 TLS)."
-    ),
+    Setting("PULSE_SMTP_PORT", "smtp_port", _integer(1, 65535), "1025", "SMTP port (587 with STARTTLS, 465 TLS)."),
     Setting("PULSE_SMTP_USER", "smtp_user", _text, "", "SMTP user name; empty: no authentication."),
     Setting("PULSE_SMTP_PASSWORD", "smtp_password", _text, "", "SMTP password.", secret=True),
     Setting(
@@ -256,9 +250,7 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Delivery attempts of one e-mail before it is marked failed.",
     ),
-    Setting(
-        "PULSE_OUTBOX_BATCH", "outbox_batch", _integer(1, 10000), "200", "E-mails a worker claims at once."
-    ),
+    Setting("PULSE_OUTBOX_BATCH", "outbox_batch", _integer(1, 10000), "200", "E-mails a worker claims at once."),
     Setting(
         "PULSE_WORKER_INTERVAL",
         "worker_interval",
@@ -280,9 +272,7 @@ SETTINGS: tuple[Setting, ...] = (
         "1025",
         "Port of the development SMTP sink.",
     ),
-    Setting(
-        "PULSE_SURVEYS_DIR", "surveys_dir", _text, "surveys", "Folder of the survey definitions (*.toml)."
-    ),
+    Setting("PULSE_SURVEYS_DIR", "surveys_dir", _text, "surveys", "Folder of the survey definitions (*.toml)."),
     Setting("PULSE_LOG_LEVEL", "log_level", _text, "info", "Logging level: debug, info, warning or error."),
 )
 
@@ -370,9 +360,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raw = _secret_from_file(setting.name, file_name)
         values[setting.field] = setting.cast(setting.name, setting.default if raw is None else raw)
     if values["log_level"].lower() not in {"debug", "info", "warning", "error"}:
-        raise SettingsError(
-            f"PULSE_LOG_LEVEL must be debug, info, warning or error, not {values['log_level']!r}."
-        )
+        raise SettingsError(f"PULSE_LOG_LEVEL must be debug, info, warning or error, not {values['log_level']!r}.")
     if values["smtp_tls"] and values["smtp_starttls"]:
         raise SettingsError("PULSE_SMTP_TLS and PULSE_SMTP_STARTTLS cannot both be on: choose one.")
     if not values["secret_key"]:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from pulse.catalog import Catalog
 from pulse.models import Invitation
+from pulse.outbox import Dispatcher
+from pulse.rendering import environment
 from pulse.settings import Settings
 
 log = logging.getLogger("pulse.worker")
@@ -24,7 +26,8 @@ async def expire_invitations() -> int:
 
 def steps(settings: Settings, catalog: Catalog) -> dict[str, Step]:
     """Each loop's one step: it does a bounded amount of work and returns how much it did."""
-    return {"expire_invitations": expire_invitations}
+    dispatcher = Dispatcher(settings, catalog, environment())
+    return {"outbox": dispatcher.step, "expire_invitations": expire_invitations}
 
 
 async def _loop(name: str, step: Step, interval: float, stop: asyncio.Event) -> None:

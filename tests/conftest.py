@@ -10,14 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 
 from pulse import db
@@ -150,3 +155,101 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) that keeps what it receives and can be told to refuse or drop."""
+
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+        self.lock = threading.Lock()
+        self.rcpt_reply: str | None = None  # e.g. "550 5.1.1 No such user"
+        self.data_reply: str | None = None  # e.g. "451 4.3.0 Try again later"
+        self.drop_next = 0  # close the connection instead of answering DATA, this many times
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.drop_next:
+            self.drop_next -= 1
+            server.transport.close()
+            return "421 closing"
+        if self.data_reply:
+            return self.data_reply
+        with self.lock:
+            self.received.append(message_from_bytes(envelope.original_content, policy=policy.default))
+        return "250 Message accepted"
+
+    def by_recipient(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.received if m["To"] == address]
+
+
+@pytest.fixture
+def smtp():
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), decode_data=False)
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def mail_settings(database_url: str, smtp: SmtpSink) -> Settings:
+    """Settings that send to the test SMTP sink, with quiet hours off so send times are plain."""
+    return make_settings(database_url, PULSE_SMTP_PORT=str(smtp.port), PULSE_QUIET_HOURS="off")
+
+
+@pytest.fixture
+async def mail_app(mail_settings: Settings, catalog) -> AsyncIterator:
+    application = create_app(mail_settings, catalog=catalog)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def mail_client(mail_app) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as http:
+        yield http
+
+
+async def make_key(*scopes: str) -> str:
+    from pulse.accounts import create_api_key
+
+    _, secret = await create_api_key("test system", list(scopes))
+    return secret
+
+
+def event(number: int = 1, **changes) -> dict:
+    """A valid touchpoint event; `changes` overrides fields (contact_* keys change the contact)."""
+    data = {
+        "external_id": f"T-{number}",
+        "type": "support_ticket_closed",
+        "occurred_at": "2026-11-30T09:00:00+01:00",
+        "contact": {
+            "external_id": f"C-{number}",
+            "email": f"person{number}@example.com",
+            "name": f"Person {number}",
+            "locale": "pl",
+            "timezone": "Europe/Warsaw",
+        },
+        "team": "support-warsaw",
+        "channel": "phone",
+    }
+    for key, value in changes.items():
+        if key.startswith("contact_"):
+            data["contact"][key.removeprefix("contact_")] = value
+        else:
+            data[key] = value
+    return data

@@ -96,9 +96,8 @@ def test_duplicate_id(survey_dir):
 
 def test_bands_must_cover_the_scale(survey_dir):
     edit(survey_dir, "csat.toml", "from = 3\nto = 3", "from = 4\nto = 4")
-    assert (
-        "surveys/csat.toml: bands[1].from: must be 3 so the bands cover the scale without gaps or overlap"
-        in (messages(survey_dir))
+    assert "surveys/csat.toml: bands[1].from: must be 3 so the bands cover the scale without gaps or overlap" in (
+        messages(survey_dir)
     )
 
 

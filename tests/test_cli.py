@@ -15,7 +15,7 @@ from pulse.app import create_app
 from pulse.models import ApiKey, Response, Team, User
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["serve", "worker", "migrate", "makemigrations", "demo", "users", "apikeys", "surveys"]
+COMMANDS = ["serve", "worker", "migrate", "makemigrations", "demo", "users", "apikeys", "import", "send-due", "surveys"]
 
 
 def pulse(*args: str, database_url: str = "sqlite:///nonexistent/x.sqlite3", stdin: str = "", **env: str):
@@ -27,9 +27,14 @@ def pulse(*args: str, database_url: str = "sqlite:///nonexistent/x.sqlite3", std
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "pulse.cli", *args], input=stdin, capture_output=True, text=True,
-        env=environ, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "pulse.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_help_lists_and_explains_every_command():
@@ -66,9 +71,7 @@ def test_surveys_check_passes_and_fails_with_every_message(tmp_path):
 
 
 async def test_apikeys_create_prints_the_key_once_and_stores_only_its_hash(database_url, settings, catalog):
-    result = pulse(
-        "apikeys", "create", "--name", "helpdesk", "--scope", "touchpoints:write", database_url=database_url
-    )
+    result = pulse("apikeys", "create", "--name", "helpdesk", "--scope", "touchpoints:write", database_url=database_url)
     assert result.returncode == 0, result.stderr
     secret = result.stdout.strip().splitlines()[-1]
     assert secret.startswith("pulse_")
@@ -88,9 +91,16 @@ async def test_apikeys_create_prints_the_key_once_and_stores_only_its_hash(datab
 
 async def test_users_create_hashes_the_password_with_argon2(database_url, settings, catalog):
     result = pulse(
-        "users", "create", "--email", "Boss@Example.com", "--role", "admin", "--password-stdin",
-        stdin="correct horse battery\n", database_url=database_url,
-    )  # fmt: skip
+        "users",
+        "create",
+        "--email",
+        "Boss@Example.com",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+        database_url=database_url,
+    )
     assert result.returncode == 0, result.stderr
     short = pulse(
         "users",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -10,20 +9,12 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from pulse.app import create_app
-from tests.conftest import make_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import free_port, make_settings
 
 
 async def test_caught_mail_is_listed_and_shown_safely(database_url, catalog):
     port = free_port()
-    settings = make_settings(
-        database_url, PULSE_DEV_MAIL_CATCHER="true", PULSE_DEV_MAIL_CATCHER_PORT=str(port)
-    )
+    settings = make_settings(database_url, PULSE_DEV_MAIL_CATCHER="true", PULSE_DEV_MAIL_CATCHER_PORT=str(port))
     app = create_app(settings, catalog=catalog)
     async with LifespanManager(app):
         message = EmailMessage()

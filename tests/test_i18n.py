@@ -60,8 +60,9 @@ def test_default_locale_is_the_last_resort():
 )
 def test_plural_forms(locale, expected):
     for n, start in expected.items():
-        text = i18n.ngettext(locale, "%(count)s survey is ready to be sent.",
-                             "%(count)s surveys are ready to be sent.", n, count=n)  # fmt: skip
+        text = i18n.ngettext(
+            locale, "%(count)s survey is ready to be sent.", "%(count)s surveys are ready to be sent.", n, count=n
+        )
         assert text.startswith(start), (n, text)
 
 
@@ -86,15 +87,29 @@ def _msgids(path: Path) -> set[str]:
 def test_catalog_template_is_not_stale(tmp_path):
     fresh = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "N_",
-         "-k", "ngettext:1,2", "--no-location", "-o", str(fresh), "."],
-        cwd=ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "N_",
+            "-k",
+            "ngettext:1,2",
+            "--no-location",
+            "-o",
+            str(fresh),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     committed = _msgids(ROOT / "locales" / "messages.pot")
     assert _msgids(fresh) - committed == set(), "run `make catalog` and translate the new strings"
-    assert committed - _msgids(fresh) == set(), (
-        "locales/messages.pot keeps strings no code uses: `make catalog`"
-    )
+    assert committed - _msgids(fresh) == set(), "locales/messages.pot keeps strings no code uses: `make catalog`"
 
 
 @pytest.mark.parametrize("locale", [code for code in LOCALES if code != "en"])

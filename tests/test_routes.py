@@ -23,6 +23,8 @@ def test_route_table():
     assert _table(make_settings("sqlite://x.sqlite3")) == [
         ("GET,HEAD", "/"),
         ("GET,HEAD", "/healthz"),
+        ("GET,HEAD,POST", "/u/{token}"),
+        ("POST", "/api/v1/touchpoints"),
         ("MOUNT", "/static"),
     ]
 

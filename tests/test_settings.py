@@ -32,22 +32,33 @@ def test_defaults_are_usable():
         ("PULSE_SMTP_PORT", "70000", "PULSE_SMTP_PORT must be between 1 and 65535, not 70000."),
         ("PULSE_SMTP_STARTTLS", "maybe", "PULSE_SMTP_STARTTLS must be true or false, not 'maybe'."),
         ("PULSE_DEFAULT_LOCALE", "de", "PULSE_DEFAULT_LOCALE must be one of en, pl, it, sl, not 'de'."),
-        ("PULSE_TIMEZONE", "Mars/Olympus",
-         "PULSE_TIMEZONE must be an IANA time zone such as Europe/Warsaw, not "
-         "'Mars/Olympus'."),
-        ("PULSE_BASE_URL", "pulse.example.com", "PULSE_BASE_URL must be an absolute http(s) URL such as "
-         "https://pulse.example.com, not 'pulse.example.com'."),
-        ("PULSE_DATABASE_URL", "mysql://x",
-         "PULSE_DATABASE_URL must start with sqlite:// or postgres://, not "
-         "'mysql://x' (for example sqlite://pulse.sqlite3 or postgres://user@host:5432/pulse)."),
+        (
+            "PULSE_TIMEZONE",
+            "Mars/Olympus",
+            "PULSE_TIMEZONE must be an IANA time zone such as Europe/Warsaw, not 'Mars/Olympus'.",
+        ),
+        (
+            "PULSE_BASE_URL",
+            "pulse.example.com",
+            "PULSE_BASE_URL must be an absolute http(s) URL such as "
+            "https://pulse.example.com, not 'pulse.example.com'.",
+        ),
+        (
+            "PULSE_DATABASE_URL",
+            "mysql://x",
+            "PULSE_DATABASE_URL must start with sqlite:// or postgres://, not "
+            "'mysql://x' (for example sqlite://pulse.sqlite3 or postgres://user@host:5432/pulse).",
+        ),
         ("PULSE_QUIET_HOURS", "late", "PULSE_QUIET_HOURS must look like 20:00-08:00 (or off), not 'late'."),
-        ("PULSE_MAIL_FROM", "nobody",
-         "PULSE_MAIL_FROM must be an e-mail address such as Pulse <pulse@example.com>, "
-         "not 'nobody'."),
+        (
+            "PULSE_MAIL_FROM",
+            "nobody",
+            "PULSE_MAIL_FROM must be an e-mail address such as Pulse <pulse@example.com>, not 'nobody'.",
+        ),
         ("PULSE_SECRET_KEY", "short", "PULSE_SECRET_KEY must be at least 16 characters long."),
         ("PULSE_LOG_LEVEL", "loud", "PULSE_LOG_LEVEL must be debug, info, warning or error, not 'loud'."),
     ],
-)  # fmt: skip
+)
 def test_a_bad_value_names_the_setting(name, value, message):
     with pytest.raises(SettingsError) as caught:
         load_settings(environ={**BASE, name: value}, env_file=None)
@@ -76,13 +87,9 @@ def test_secret_is_generated_once_beside_the_database(tmp_path: Path):
 
 def test_secrets_can_come_from_files(tmp_path: Path):
     (tmp_path / "smtp").write_text("s3cret-from-file\n")
-    settings = load_settings(
-        environ={**BASE, "PULSE_SMTP_PASSWORD_FILE": str(tmp_path / "smtp")}, env_file=None
-    )
+    settings = load_settings(environ={**BASE, "PULSE_SMTP_PASSWORD_FILE": str(tmp_path / "smtp")}, env_file=None)
     assert settings.smtp_password == "s3cret-from-file"
-    with pytest.raises(
-        SettingsError, match=r"^PULSE_SMTP_PASSWORD_FILE names '/nonexistent', which cannot be read"
-    ):
+    with pytest.raises(SettingsError, match=r"^PULSE_SMTP_PASSWORD_FILE names '/nonexistent', which cannot be read"):
         load_settings(environ={**BASE, "PULSE_SMTP_PASSWORD_FILE": "/nonexistent"}, env_file=None)
 
 

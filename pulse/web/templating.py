@@ -1,29 +1,13 @@
-"""Jinja2 for pages and e-mails: autoescaped, localized, one environment for the app."""
+"""Rendering pages for a request: the request's locale and the shared context."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from pulse import i18n
-
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-
-
-def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "xml"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    i18n.install(env)
-    return env
 
 
 def request_locale(request: Request, person: str | None = None) -> str:

@@ -1,0 +1,48 @@
+"""Signed, expiring tokens for links in e-mails: bound to one invitation and one purpose, nothing guessable."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+PURPOSES = ("survey", "unsubscribe")
+
+
+class TokenInvalid(Exception):
+    """Tampered, truncated, made with another key or for another purpose."""
+
+
+class TokenExpired(Exception):
+    """Genuine but older than its lifetime; `invitation_id` says which invitation it was for."""
+
+    def __init__(self, invitation_id: int | None) -> None:
+        super().__init__("token expired")
+        self.invitation_id = invitation_id
+
+
+def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    return URLSafeTimedSerializer(secret_key, salt=f"pulse.{purpose}")
+
+
+def make_token(secret_key: str, purpose: str, invitation_id: int) -> str:
+    return _serializer(secret_key, purpose).dumps(invitation_id)
+
+
+def read_token(secret_key: str, purpose: str, token: str, max_age_seconds: int) -> int:
+    """The invitation id a token was made for; raise TokenInvalid or TokenExpired."""
+    serializer = _serializer(secret_key, purpose)
+    try:
+        value = serializer.loads(token, max_age=max_age_seconds)
+    except SignatureExpired as expired:
+        payload = expired.payload
+        try:
+            invitation_id = serializer.load_payload(payload) if payload is not None else None
+        except BadSignature:
+            invitation_id = None
+        raise TokenExpired(invitation_id if isinstance(invitation_id, int) else None) from None
+    except BadSignature:
+        raise TokenInvalid() from None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenInvalid()
+    return value
