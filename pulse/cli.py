@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pulse import db
 from pulse.catalog import CatalogError, load_catalog
@@ -79,7 +80,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pulse.app import record_survey_versions
-    from pulse.demo import DEMO_ADMIN_EMAIL, demo_present, load_demo
+    from pulse.demo import DEMO_ADMIN_EMAIL, demo_present, live_touchpoints, load_demo
 
     catalog = load_catalog(settings.surveys_dir)
     async with db.connected(settings.database_url):
@@ -96,9 +97,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 timezone=settings.timezone,
                 progress=bar.update,
             )
+        live = await live_touchpoints(catalog, settings)
     print(
         f"Loaded {summary.teams} teams, {summary.contacts} contacts, {summary.touchpoints} touchpoints, "
-        f"{summary.invitations} invitations and {summary.responses} responses."
+        f"{summary.invitations} invitations and {summary.responses} responses; {live} surveys are being sent now."
     )
     return 0
 
@@ -149,20 +151,25 @@ async def _apikeys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _import_touchpoints(settings: Settings, args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from tqdm import tqdm
-
-    from pulse.touchpoints import MAX_BATCH, events_from_csv, ingest
+def cmd_import_touchpoints(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse.touchpoints import events_from_csv
 
     try:
-        with open(args.file, encoding="utf-8-sig", newline="") as handle:
-            events = events_from_csv(handle.read())
+        events = events_from_csv(Path(args.file).read_text(encoding="utf-8-sig"))
     except OSError as error:
         raise PulseError(f"Cannot read {args.file}: {error.strerror}.") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise PulseError(f"{args.file} is not a readable UTF-8 CSV file: {error}.") from None
+    return asyncio.run(_import_touchpoints(settings, args, events))
+
+
+async def _import_touchpoints(settings: Settings, args: argparse.Namespace, events: list) -> int:
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from pulse.touchpoints import MAX_BATCH, ingest
+
     catalog = load_catalog(settings.surveys_dir)
     counts: Counter[str] = Counter()
     invalid: list[str] = []
@@ -269,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_touchpoints.add_argument("file", help="A UTF-8 CSV file with a header row.")
     import_touchpoints.add_argument("--quiet", action="store_true", help="No progress bar.")
-    import_touchpoints.set_defaults(func=lambda s, a: asyncio.run(_import_touchpoints(s, a)))
+    import_touchpoints.set_defaults(func=cmd_import_touchpoints)
 
     send_due = commands.add_parser("send-due", help="Send the e-mails that are due now, then exit (for cron).")
     send_due.set_defaults(func=lambda s, a: asyncio.run(_send_due(s, a)))

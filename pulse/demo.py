@@ -303,3 +303,63 @@ async def _fix_sequences() -> None:
         sequence = f"pg_get_serial_sequence('{table}', 'id')"
         highest = f"COALESCE((SELECT MAX(id) FROM {table}), 1)"  # noqa: S608
         await connection.execute_script(f"SELECT setval({sequence}, {highest})")
+
+
+LIVE_PEOPLE = [
+    ("en", "Emma Taylor", "support_ticket_closed", "support-warsaw"),
+    ("pl", "Anna Nowak", "purchase", "onboarding"),
+    ("it", "Giulia Rossi", "complaint_closed", "support-milan"),
+    ("sl", "Maja Novak", "return_processed", "support-ljubljana"),
+    ("pl", "Piotr Wójcik", "support_ticket_closed", "support-warsaw"),
+    ("it", "Marco Bianchi", "renewal", "account-management"),
+    ("sl", "Luka Horvat", "support_ticket_closed", "support-ljubljana"),
+    ("en", "James Smith", "self_service_completed", "support-warsaw"),
+]
+DAYTIME_ZONES = [
+    "Europe/Warsaw",
+    "America/New_York",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+    "America/Sao_Paulo",
+    "Pacific/Auckland",
+]
+
+
+async def live_touchpoints(catalog: Catalog, settings, now: datetime | None = None) -> int:
+    """A few touchpoints that just happened, through the real API path, so surveys arrive in the inbox now."""
+    from pulse.rules import sample
+    from pulse.touchpoints import ingest
+
+    now = now or datetime.now(UTC)
+    # people whose local time is daytime now, so quiet hours do not hold their e-mail until morning
+    zone = next(z for z in DAYTIME_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 18)
+    events = []
+    for number, (locale, name, kind, team) in enumerate(LIVE_PEOPLE, start=1):
+        survey = catalog.for_touchpoint(kind)[0]
+        rate = survey.trigger.sampling_rate
+        keys = (f"LIVE-{number}-{n}" for n in range(1000))
+        key = next(k for k in keys if sample(survey.id, f"LIVE-{number}", f"demo:{k}") < rate)
+        occurred = now - timedelta(minutes=survey.trigger.delay_minutes + 1)
+        first, last = name.split()
+        events.append(
+            {
+                "external_id": key,
+                "source": "demo",
+                "type": kind,
+                "occurred_at": occurred.isoformat(),
+                "team": team,
+                "channel": "phone",
+                "contact": {
+                    "external_id": f"LIVE-{number}",
+                    "email": f"{first}.{last}@example.com".lower(),
+                    "name": name,
+                    "locale": locale,
+                    "timezone": zone,
+                    "attributes": {"plan": "pro"},
+                },
+            }
+        )
+    outcomes = await ingest(events, catalog, settings, now=now)
+    return sum(o.status == "invited" for o in outcomes)

@@ -114,14 +114,25 @@ class Dispatcher:
             await self.smtp.connect()
         return self.smtp
 
-    async def _send(self, message: EmailMessage) -> None:
+    async def _send_once(self, message: EmailMessage) -> dict:
         smtp = await self._connect()
+        transport = smtp.transport
         try:
             refused, _ = await smtp.send_message(message)
         except aiosmtplib.SMTPServerDisconnected:
-            # a connection kept from an earlier batch may have been closed by the server while idle
+            # aiosmtplib forgets a transport the server hung up on without closing it: close it here
+            if transport is not None:
+                transport.abort()
             await self.close()
-            refused, _ = await (await self._connect()).send_message(message)
+            raise
+        return refused
+
+    async def _send(self, message: EmailMessage) -> None:
+        try:
+            refused = await self._send_once(message)
+        except aiosmtplib.SMTPServerDisconnected:
+            # a connection kept from an earlier batch may have been closed by the server while idle
+            refused = await self._send_once(message)
         if refused:  # one recipient per message: a refusal here is that recipient's
             code, text = next(iter(refused.values()))
             raise aiosmtplib.SMTPRecipientRefused(code, text, next(iter(refused)))
@@ -130,6 +141,7 @@ class Dispatcher:
         """Claim one batch, send it, record it; return how many messages were handled."""
         ids = await claim(self.settings.outbox_batch, self.worker)
         if not ids:
+            await self.close()  # nothing due: do not hold an idle connection open
             return 0
         messages = await OutboxMessage.filter(id__in=ids).select_related(
             "invitation__contact", "invitation__touchpoint"

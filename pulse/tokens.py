@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+__all__ = ["TokenExpired", "TokenInvalid", "URLSafeTimedSerializer", "make_token", "read_token"]
+
 PURPOSES = ("survey", "unsubscribe")
 
 

@@ -320,9 +320,25 @@ async def _store(
                 changed[contact.external_id] = contact
     for contact, new_id in zip(new_contacts, await db.allocate_ids("contact", len(new_contacts)), strict=True):
         contact.id = new_id
-        contact.created_at = contact.updated_at = now
     if new_contacts:
-        await Contact.bulk_create(new_contacts)
+        # built again with the id in the constructor: only then does bulk_create write the id we chose
+        await Contact.bulk_create(
+            [
+                Contact(
+                    id=c.id,
+                    external_id=c.external_id,
+                    email=c.email,
+                    name=c.name,
+                    locale=c.locale,
+                    timezone=c.timezone,
+                    attributes=c.attributes,
+                    first_purchase_at=c.first_purchase_at,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for c in new_contacts
+            ]
+        )
     if changed:
         await Contact.bulk_update(
             list(changed.values()),

@@ -173,13 +173,13 @@ class SmtpSink:
         self.data_reply: str | None = None  # e.g. "451 4.3.0 Try again later"
         self.drop_next = 0  # close the connection instead of answering DATA, this many times
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_reply:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if self.drop_next:
             self.drop_next -= 1
             server.transport.close()

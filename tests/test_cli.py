@@ -140,3 +140,27 @@ def test_migrate_on_a_new_sqlite_file(tmp_path, command):
     url = f"sqlite://{tmp_path / 'new.sqlite3'}"
     assert pulse(*command, database_url=url).stdout.strip() == "Applied 1 migration(s)."
     assert pulse(*command, database_url=url).stdout.strip() == "The database is up to date."
+
+
+async def test_import_touchpoints_reports_each_outcome_and_bad_lines(database_url, settings, catalog, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    occurred = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    csv_file = tmp_path / "events.csv"
+    csv_file.write_text(
+        "external_id,type,occurred_at,contact_external_id,contact_email,contact_locale\n"
+        f"A-1,support_ticket_closed,{occurred},C-1,one@example.com,it\n"
+        f"A-2,support_ticket_closed,{occurred},C-1,one@example.com,it\n"
+        f"A-3,unknown_kind,{occurred},C-3,three@example.com,sl\n"
+        f"A-1,support_ticket_closed,{occurred},C-1,one@example.com,it\n"
+        f"A-5,support_ticket_closed,soon,C-5,five@example.com,pl\n",
+        encoding="utf-8",
+    )
+    result = pulse("import", "touchpoints", str(csv_file), "--quiet", database_url=database_url)
+    assert result.returncode == 1  # some rows were invalid
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "5 rows: 1 invited, 2 skipped, 1 duplicate, 1 invalid."
+    assert lines[1] == ("  line 6: occurred_at must be an ISO 8601 date-time such as 2026-03-01T10:00:00+01:00")
+    missing = pulse("import", "touchpoints", str(tmp_path / "nope.csv"), database_url=database_url)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"Error: Cannot read {tmp_path / 'nope.csv'}: No such file or directory."

@@ -45,7 +45,7 @@ def _events_from_json(body: bytes) -> list[Any]:
     elif isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        raise BadRequest("The body must be an event object, a list of event objects, or {\"events\": [...]}.")
+        raise BadRequest('The body must be an event object, a list of event objects, or {"events": [...]}.')
     return data
 
 
