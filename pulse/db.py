@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -138,3 +140,64 @@ async def allocate_ids(table: str, count: int) -> list[int]:
     )
     top = rows[0]["top"] or 0
     return list(range(top + 1, top + 1 + count))
+
+
+async def insert_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT many rows at once, skipping model objects: the hot path of ingestion.
+
+    Values must already be what the column stores: JSON as text, datetimes timezone-aware (UTC).
+    """
+    if not rows:
+        return
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    else:
+        marks = ", ".join("?" for _ in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    await connection.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+
+
+async def update_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """UPDATE rows by id; each row is (value for each column..., id)."""
+    if not rows:
+        return
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        sets = ", ".join(f'"{c}" = ${n}' for n, c in enumerate(columns, start=1))
+        where = f"${len(columns) + 1}"
+    else:
+        sets = ", ".join(f'"{c}" = ?' for c in columns)
+        where = "?"
+    await connection.execute_many(f'UPDATE "{table}" SET {sets} WHERE "id" = {where}', rows)  # noqa: S608
+
+
+def _numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's $1, $2, … (our SQL has no literal question marks)."""
+    parts = sql.split("?")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
+
+
+async def fetch(sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of a raw query written with `?` placeholders, on either engine, as tuples."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        sql = _numbered(sql)
+    _, rows = await connection.execute_query(sql, list(params))
+    return [tuple(row) for row in rows]
+
+
+def marks(count: int) -> str:
+    """`?, ?, ?` for an IN list of `count` values."""
+    return ", ".join("?" * count)
+
+
+def as_datetime(value: datetime | str | None) -> datetime | None:
+    """A timestamp read by raw SQL: SQLite gives text, PostgreSQL a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def as_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

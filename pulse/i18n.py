@@ -76,12 +76,14 @@ def negotiate(
     return default
 
 
-def gettext(locale: str, message: str, **variables: object) -> str:
+def translate(locale: str, message: str, **variables: object) -> str:
+    """`message` in `locale`, with %(name)s variables filled in (extracted by `make catalog`)."""
     text = translations(locale).gettext(message)
     return text % variables if variables else text
 
 
-def ngettext(locale: str, singular: str, plural: str, n: int, **variables: object) -> str:
+def translate_plural(locale: str, singular: str, plural: str, n: int, **variables: object) -> str:
+    """The plural form for `n` in `locale` (pl has three, sl four)."""
     text = translations(locale).ngettext(singular, plural, n)
     return text % {"num": n, **variables}
 

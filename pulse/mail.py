@@ -72,7 +72,7 @@ def survey_message(
         ScoreLink(
             n,
             f"{score_url}?score={n}",
-            i18n.gettext(locale, "%(score)s out of %(top)s", score=n, top=survey.scale_max),
+            i18n.translate(locale, "%(score)s out of %(top)s", score=n, top=survey.scale_max),
         )
         for n in survey.scores
     ]

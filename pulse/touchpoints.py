@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from pulse import db, i18n, rules
 from pulse.catalog import Catalog
-from pulse.models import Contact, Invitation, OutboxMessage, Team, Touchpoint
+from pulse.models import Employee, Invitation, OutboxMessage, Team
 from pulse.settings import Settings
 
 MAX_BATCH = 1000
@@ -209,11 +210,11 @@ def parse_event(index: int, data: Any, now: datetime) -> EventIn | list[dict[str
         if "email" not in raw_contact:
             errors.add("contact.email", "contact.email is required (it may be empty when there is none)")
         email = _text(raw_contact, "email", errors, prefix="contact.", max_length=254) or ""
-        if email and not EMAIL.match(parseaddr(email)[1] or "-"):
+        if email and not EMAIL.match(email):
             errors.add("contact.email", "contact.email is not an e-mail address")
         contact = ContactIn(
             external_id=contact_id or "",
-            email=(parseaddr(email)[1] or email).lower(),
+            email=email.lower(),
             name=_text(raw_contact, "name", errors, prefix="contact."),
             locale=_text(
                 raw_contact,
@@ -255,10 +256,13 @@ def policy(settings: Settings) -> rules.Policy:
     )
 
 
-def message_id(invitation_id: int, mail_from: str) -> str:
+def message_id(invitation_id: int, domain: str) -> str:
     """A Message-ID fixed when the invitation is made, so a resend after a crash can be deduplicated."""
-    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "pulse.localhost"
     return f"<invitation-{invitation_id}.{secrets.token_hex(6)}@{domain}>"
+
+
+def mail_domain(mail_from: str) -> str:
+    return parseaddr(mail_from)[1].rpartition("@")[2] or "pulse.localhost"
 
 
 async def ingest(
@@ -282,12 +286,36 @@ async def ingest(
     return outcomes
 
 
+@dataclass
+class _Person:
+    """A contact as ingestion sees it: plain data, cheaper than a model object in a 1,000-event batch."""
+
+    id: int | None
+    external_id: str
+    email: str = ""
+    name: str = ""
+    locale: str | None = None
+    timezone: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    first_purchase_at: datetime | None = None
+    opted_out: bool = False
+    bounced_at: datetime | None = None
+    changed: bool = False
+
+
+CONTACT_COLUMNS = ("email", "name", "locale", "timezone", "attributes", "first_purchase_at", "bounced_at", "updated_at")
+
+
 async def _store(
     events: list[EventIn], outcomes: list[Outcome], catalog: Catalog, settings: Settings, now: datetime
 ) -> None:
     # 1. replays: (source, external_id) already stored, or twice in this batch
+    external_ids = list({e.external_id for e in events})
     stored = set(
-        await Touchpoint.filter(external_id__in={e.external_id for e in events}).values_list("source", "external_id")
+        await db.fetch(
+            f"SELECT source, external_id FROM touchpoint WHERE external_id IN ({db.marks(len(external_ids))})",
+            external_ids,
+        )
     )
     fresh: list[EventIn] = []
     for event in events:
@@ -301,161 +329,160 @@ async def _store(
         return
 
     # 2. contacts: upsert by external id, the last event of the batch carrying the newest data
-    contacts = {c.external_id: c for c in await Contact.filter(external_id__in={e.contact.external_id for e in fresh})}
-    new_contacts: list[Contact] = []
-    changed: dict[str, Contact] = {}
+    people = await _people({e.contact.external_id for e in fresh})
+    new_people: list[_Person] = []
     for event in fresh:
-        contact = contacts.get(event.contact.external_id)
-        if contact is None:
-            contact = Contact(external_id=event.contact.external_id, email="", attributes={})
-            contacts[contact.external_id] = contact
-            new_contacts.append(contact)
-        if _apply_contact(contact, event.contact) and contact.id is not None:
-            changed[contact.external_id] = contact
+        person = people.get(event.contact.external_id)
+        if person is None:
+            person = people[event.contact.external_id] = _Person(None, event.contact.external_id)
+            new_people.append(person)
+        _apply_contact(person, event.contact)
         if event.type == "purchase" and (
-            contact.first_purchase_at is None or event.occurred_at < contact.first_purchase_at
+            person.first_purchase_at is None or event.occurred_at < person.first_purchase_at
         ):
-            contact.first_purchase_at = event.occurred_at
-            if contact.id is not None:
-                changed[contact.external_id] = contact
-    for contact, new_id in zip(new_contacts, await db.allocate_ids("contact", len(new_contacts)), strict=True):
-        contact.id = new_id
-    if new_contacts:
-        # built again with the id in the constructor: only then does bulk_create write the id we chose
-        await Contact.bulk_create(
-            [
-                Contact(
-                    id=c.id,
-                    external_id=c.external_id,
-                    email=c.email,
-                    name=c.name,
-                    locale=c.locale,
-                    timezone=c.timezone,
-                    attributes=c.attributes,
-                    first_purchase_at=c.first_purchase_at,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for c in new_contacts
-            ]
-        )
-    if changed:
-        await Contact.bulk_update(
-            list(changed.values()),
-            fields=[
-                "email",
-                "name",
-                "locale",
-                "timezone",
-                "attributes",
-                "first_purchase_at",
-                "bounced_at",
-                "updated_at",
-            ],
-        )
+            person.first_purchase_at, person.changed = event.occurred_at, True
+    for person, new_id in zip(new_people, await db.allocate_ids("contact", len(new_people)), strict=True):
+        person.id = new_id
+    await db.insert_many(
+        "contact",
+        ("id", "external_id", "opted_out_at", "created_at", *CONTACT_COLUMNS),
+        [
+            (
+                p.id,
+                p.external_id,
+                None,
+                now,
+                p.email,
+                p.name,
+                p.locale,
+                p.timezone,
+                json.dumps(p.attributes),
+                p.first_purchase_at,
+                p.bounced_at,
+                now,
+            )
+            for p in new_people
+        ],
+    )
+    new_ids = {p.id for p in new_people}
+    await db.update_many(
+        "contact",
+        CONTACT_COLUMNS,
+        [
+            (
+                p.email,
+                p.name,
+                p.locale,
+                p.timezone,
+                json.dumps(p.attributes),
+                p.first_purchase_at,
+                p.bounced_at,
+                now,
+                p.id,
+            )
+            for p in people.values()
+            if p.changed and p.id not in new_ids
+        ],
+    )
 
     # 3. teams: a team an event names for the first time is created (an admin names it properly later)
     slugs = {e.team for e in fresh if e.team}
-    teams = {t.slug: t for t in await Team.filter(slug__in=slugs)}
+    teams = dict(await Team.filter(slug__in=slugs).values_list("slug", "id"))
     for slug in sorted(slugs - teams.keys()):
-        teams[slug] = await Team.create(slug=slug, name=slug)
+        teams[slug] = (await Team.create(slug=slug, name=slug)).id
 
     # 4. history: earlier invitations of these people that a new one could collide with
     pol = policy(settings)
     longest = max([pol.fatigue_days] + [s.trigger.fatigue_days or 0 for s in catalog if s.trigger])
     horizon = now - timedelta(days=longest)
-    contact_ids = {c.id for c in contacts.values()}
-    history: dict[int, list[rules.Prior]] = {cid: [] for cid in contact_ids}
+    by_id = {p.id: p for p in people.values()}
+    history: dict[int, list[rules.Prior]] = {pid: [] for pid in by_id}
     priorities = {s.id: s.trigger.priority if s.trigger else 0 for s in catalog}
-    for row in await Invitation.filter(
-        contact_id__in=contact_ids, status__in=rules.ACTIVE_STATUSES, send_at__gte=horizon
-    ).values("id", "contact_id", "survey_id", "status", "send_at"):
-        history[row["contact_id"]].append(
-            rules.Prior(
-                row["id"],
-                row["survey_id"],
-                row["status"],
-                row["send_at"],
-                priorities.get(row["survey_id"], 0),
-            )
+    known = [pid for pid in by_id if pid not in new_ids]
+    if known:
+        rows = await db.fetch(
+            "SELECT id, contact_id, survey_id, status, send_at FROM invitation WHERE send_at >= ? AND status IN "
+            f"({db.marks(len(rules.ACTIVE_STATUSES))}) AND contact_id IN ({db.marks(len(known))})",
+            [horizon, *sorted(rules.ACTIVE_STATUSES), *known],
         )
-    await _employee_history(contacts.values(), history, horizon)
+        for inv_id, contact_id, survey_id, status, send_at in rows:
+            history[contact_id].append(
+                rules.Prior(inv_id, survey_id, status, db.as_datetime(send_at), priorities.get(survey_id, 0))
+            )
+    await _employee_history(people.values(), history, horizon)
 
     # 5. decide, in event order, each decision seeing the ones before it
     touchpoint_ids = await db.allocate_ids("touchpoint", len(fresh))
-    new_touchpoints: list[Touchpoint] = []
-    decided: list[tuple[EventIn, int, rules.Decision]] = []
+    touchpoint_rows = []
+    decided: list[tuple[EventIn, _Person, int, rules.Decision]] = []
     for event, tp_id in zip(fresh, touchpoint_ids, strict=True):
-        contact = contacts[event.contact.external_id]
-        new_touchpoints.append(
-            Touchpoint(
-                id=tp_id,
-                source=event.source,
-                external_id=event.external_id,
-                type=event.type,
-                occurred_at=event.occurred_at,
-                contact_id=contact.id,
-                team_id=teams[event.team].id if event.team else None,
-                agent=event.agent,
-                channel=event.channel,
-                stage=event.stage,
-                attributes=event.attributes,
-                received_at=now,
+        person = people[event.contact.external_id]
+        touchpoint_rows.append(
+            (
+                tp_id,
+                event.source,
+                event.external_id,
+                event.type,
+                event.occurred_at,
+                person.id,
+                teams[event.team] if event.team else None,
+                event.agent,
+                event.channel,
+                event.stage,
+                json.dumps(event.attributes),
+                now,
             )
         )
         decision = rules.decide(
             rules.Event(
                 event.type,
                 event.occurred_at,
-                contact.external_id,
+                person.external_id,
                 f"{event.source}:{event.external_id}",
-                contact.email,
-                contact.timezone,
-                contact.opted_out_at is not None,
-                contact.bounced_at is not None,
+                person.email,
+                person.timezone,
+                person.opted_out,
+                person.bounced_at is not None,
             ),
-            history[contact.id],
+            history[person.id],
             catalog,
             pol,
             now,
         )
-        decided.append((event, tp_id, decision))
+        decided.append((event, person, tp_id, decision))
         if decision.invite:
             assert decision.survey and decision.survey.trigger and decision.send_at
-            prior = history[contact.id]
+            prior = history[person.id]
             if decision.supersedes is not None:
                 prior[:] = [p for p in prior if p.invitation_id != decision.supersedes]
             prior.append(
                 rules.Prior(None, decision.survey.id, "scheduled", decision.send_at, decision.survey.trigger.priority)
             )
-    await Touchpoint.bulk_create(new_touchpoints)
+    await db.insert_many("touchpoint", TOUCHPOINT_COLUMNS, touchpoint_rows)
 
     # 6. invitations (kept for skips too: the reason is part of the contact's timeline) and their e-mails
-    invitation_ids = await db.allocate_ids("invitation", sum(1 for *_, d in decided if d.survey))
-    new_invitations: list[Invitation] = []
-    new_messages: list[OutboxMessage] = []
-    superseded: list[int] = []
-    ids = iter(invitation_ids)
-    for event, tp_id, decision in decided:
+    ids = iter(await db.allocate_ids("invitation", sum(1 for *_, d in decided if d.survey)))
+    domain = mail_domain(settings.mail_from)
+    invitation_rows, message_rows, superseded = [], [], []
+    for event, person, tp_id, decision in decided:
         outcome = outcomes[event.index]
         outcome.survey = decision.survey.id if decision.survey else None
         if decision.survey is None:
             outcome.status, outcome.reason = "skipped", decision.reason
             continue
-        contact = contacts[event.contact.external_id]
         invitation_id = next(ids)
-        locale = i18n.supported(contact.locale) or settings.default_locale
-        new_invitations.append(
-            Invitation(
-                id=invitation_id,
-                survey_id=decision.survey.id,
-                contact_id=contact.id,
-                touchpoint_id=tp_id,
-                locale=locale,
-                status="scheduled" if decision.invite else "skipped",
-                skip_reason=decision.reason,
-                send_at=decision.send_at,
-                created_at=now,
+        locale = i18n.supported(person.locale) or settings.default_locale
+        invitation_rows.append(
+            (
+                invitation_id,
+                decision.survey.id,
+                person.id,
+                tp_id,
+                locale,
+                "scheduled" if decision.invite else "skipped",
+                decision.reason,
+                decision.send_at,
+                now,
             )
         )
         outcome.invitation_id = invitation_id
@@ -465,23 +492,22 @@ async def _store(
         outcome.status, outcome.send_at = "invited", decision.send_at
         if decision.supersedes is not None:
             superseded.append(decision.supersedes)
-        new_messages.append(
-            OutboxMessage(
-                kind="invitation",
-                invitation_id=invitation_id,
-                to_email=contact.email,
-                locale=locale,
-                payload={},
-                status="pending",
-                attempts=0,
-                next_attempt_at=decision.send_at,
-                message_id=message_id(invitation_id, settings.mail_from),
-                created_at=now,
+        message_rows.append(
+            (
+                "invitation",
+                invitation_id,
+                person.email,
+                locale,
+                "{}",
+                "pending",
+                0,
+                decision.send_at,
+                message_id(invitation_id, domain),
+                now,
             )
         )
-    await Invitation.bulk_create(new_invitations)
-    if new_messages:
-        await OutboxMessage.bulk_create(new_messages)
+    await db.insert_many("invitation", INVITATION_COLUMNS, invitation_rows)
+    await db.insert_many("outbox_message", OUTBOX_COLUMNS, message_rows)
     if superseded:
         await Invitation.filter(id__in=superseded, status="scheduled").update(
             status="skipped", skip_reason=rules.SUPERSEDED
@@ -489,37 +515,100 @@ async def _store(
         await OutboxMessage.filter(invitation_id__in=superseded, status="pending").update(status="cancelled")
 
 
+TOUCHPOINT_COLUMNS = (
+    "id",
+    "source",
+    "external_id",
+    "type",
+    "occurred_at",
+    "contact_id",
+    "team_id",
+    "agent",
+    "channel",
+    "stage",
+    "attributes",
+    "received_at",
+)
+INVITATION_COLUMNS = (
+    "id",
+    "survey_id",
+    "contact_id",
+    "touchpoint_id",
+    "locale",
+    "status",
+    "skip_reason",
+    "send_at",
+    "created_at",
+)
+OUTBOX_COLUMNS = (
+    "kind",
+    "invitation_id",
+    "to_email",
+    "locale",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "message_id",
+    "created_at",
+)
+
+
+async def _people(external_ids: set[str]) -> dict[str, _Person]:
+    keys = list(external_ids)
+    rows = await db.fetch(
+        "SELECT id, external_id, email, name, locale, timezone, attributes, first_purchase_at, opted_out_at, bounced_at"
+        f" FROM contact WHERE external_id IN ({db.marks(len(keys))})",
+        keys,
+    )
+    return {
+        row[1]: _Person(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            db.as_json(row[6]) or {},
+            db.as_datetime(row[7]),
+            row[8] is not None,
+            db.as_datetime(row[9]),
+        )
+        for row in rows
+    }
+
+
 async def _employee_history(
-    contacts: Iterable[Contact], history: dict[int, list[rules.Prior]], horizon: datetime
+    people: Iterable[_Person], history: dict[int, list[rules.Prior]], horizon: datetime
 ) -> None:
     """A customer who is also an employee (same address) counts their employee pulses against fatigue."""
-    by_email = {c.email: c.id for c in contacts if c.email}
-    if not by_email:
+    by_email = {p.email: p.id for p in people if p.email}
+    if not by_email or not await Employee.exists():
         return
-    rows = await Invitation.filter(
-        employee__email__in=list(by_email), status__in=rules.ACTIVE_STATUSES, send_at__gte=horizon
-    ).values("id", "survey_id", "status", "send_at", "employee__email")
-    for row in rows:
-        history[by_email[row["employee__email"]]].append(
-            rules.Prior(row["id"], row["survey_id"], row["status"], row["send_at"], 0)
-        )
+    emails = list(by_email)
+    rows = await db.fetch(
+        "SELECT i.id, i.survey_id, i.status, i.send_at, e.email FROM invitation i JOIN employee e ON e.id = i.employee_id"
+        f" WHERE i.send_at >= ? AND i.status IN ({db.marks(len(rules.ACTIVE_STATUSES))})"
+        f" AND e.email IN ({db.marks(len(emails))})",
+        [horizon, *sorted(rules.ACTIVE_STATUSES), *emails],
+    )
+    for inv_id, survey_id, status, send_at, email in rows:
+        history[by_email[email]].append(rules.Prior(inv_id, survey_id, status, db.as_datetime(send_at), 0))
 
 
-def _apply_contact(contact: Contact, data: ContactIn) -> bool:
-    """Copy what the event says about the person; True when anything changed."""
-    changes = {"email": data.email, "name": data.name, "locale": data.locale, "timezone": data.timezone}
-    changed = False
-    for name, value in changes.items():
-        if value is None or getattr(contact, name) == value:
+def _apply_contact(person: _Person, data: ContactIn) -> None:
+    """Copy what the event says about the person, noting whether anything changed."""
+    for name in ("email", "name", "locale", "timezone"):
+        value = getattr(data, name)
+        if value is None or getattr(person, name) == value:
             continue
-        if name == "email" and contact.bounced_at is not None:
-            contact.bounced_at = None  # a new address gets a new chance
-        setattr(contact, name, value)
-        changed = True
-    if data.attributes is not None and {**contact.attributes, **data.attributes} != contact.attributes:
-        contact.attributes = {**contact.attributes, **data.attributes}
-        changed = True
-    return changed
+        if name == "email" and person.bounced_at is not None:
+            person.bounced_at = None  # a new address gets a new chance
+        setattr(person, name, value)
+        person.changed = True
+    if data.attributes is not None and {**person.attributes, **data.attributes} != person.attributes:
+        person.attributes = {**person.attributes, **data.attributes}
+        person.changed = True
 
 
 CSV_CONTACT = {

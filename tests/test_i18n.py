@@ -60,7 +60,7 @@ def test_default_locale_is_the_last_resort():
 )
 def test_plural_forms(locale, expected):
     for n, start in expected.items():
-        text = i18n.ngettext(
+        text = i18n.translate_plural(
             locale, "%(count)s survey is ready to be sent.", "%(count)s surveys are ready to be sent.", n, count=n
         )
         assert text.startswith(start), (n, text)
@@ -98,6 +98,10 @@ def test_catalog_template_is_not_stale(tmp_path):
             "N_",
             "-k",
             "ngettext:1,2",
+            "-k",
+            "translate:2",
+            "-k",
+            "translate_plural:2,3",
             "--no-location",
             "-o",
             str(fresh),
@@ -132,8 +136,8 @@ def test_every_locale_translates_every_string(locale):
 async def test_pages_follow_lang_then_accept_language(client: httpx.AsyncClient):
     polish = await client.get("/", headers={"accept-language": "pl-PL,pl;q=0.9"})
     assert '<html lang="pl">' in polish.text
-    assert i18n.gettext("pl", "Pulse is running") in polish.text
+    assert i18n.translate("pl", "Pulse is running") in polish.text
     italian = await client.get("/?lang=it", headers={"accept-language": "pl"})
     assert '<html lang="it">' in italian.text
-    assert i18n.gettext("it", "Pulse is running") in italian.text
-    assert i18n.gettext("it", "Pulse is running") != "Pulse is running"
+    assert i18n.translate("it", "Pulse is running") in italian.text
+    assert i18n.translate("it", "Pulse is running") != "Pulse is running"

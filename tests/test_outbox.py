@@ -67,7 +67,7 @@ async def test_the_email_is_localized_multipart_with_one_link_per_score(mail_app
     assert tokens.read_token(mail_settings.secret_key, "survey", token, 60) == invitation_id
     assert "person1" not in token and "C-1" not in token  # nothing about the person in the URL
     assert nps.question.text["pl"].replace("{company}", "Acme") in html
-    label = i18n.gettext("pl", "%(score)s out of %(top)s", score=7, top=10)
+    label = i18n.translate("pl", "%(score)s out of %(top)s", score=7, top=10)
     assert f'aria-label="{label}"' in html
     assert label != "7 out of 10"  # translated, not left in English
     assert 'lang="pl"' in html
