@@ -129,12 +129,12 @@ async def allocate_ids(table: str, count: int) -> list[int]:
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
         rows = await connection.execute_query_dict(
-            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1)",  # noqa: S608
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1)",
             [count],
         )
         return [row["id"] for row in rows]
     rows = await connection.execute_query_dict(
-        f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0),"  # noqa: S608
+        f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0),"
         f" COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)) AS top",
         [table],
     )
@@ -155,7 +155,7 @@ async def insert_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -
     else:
         marks = ", ".join("?" for _ in columns)
     names = ", ".join(f'"{c}"' for c in columns)
-    await connection.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+    await connection.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
 
 
 async def update_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -169,7 +169,7 @@ async def update_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -
     else:
         sets = ", ".join(f'"{c}" = ?' for c in columns)
         where = "?"
-    await connection.execute_many(f'UPDATE "{table}" SET {sets} WHERE "id" = {where}', rows)  # noqa: S608
+    await connection.execute_many(f'UPDATE "{table}" SET {sets} WHERE "id" = {where}', rows)
 
 
 def _numbered(sql: str) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
 from jinja2 import Environment
+from markupsafe import escape
 
 from pulse import i18n
 from pulse.catalog import Survey, localized
@@ -27,6 +30,7 @@ TOUCHPOINT_REASONS = {
     "self_service_completed": N_("You receive this e-mail because you recently used our self-service."),
     "installation_completed": N_("You receive this e-mail because we recently completed your installation."),
 }
+CRLF = "\r\n"
 GENERAL_REASON = N_("You receive this e-mail because you were recently in touch with us.")
 
 
@@ -51,6 +55,47 @@ def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
     )
 
 
+# Markers for the per-person parts of a rendered body; the rest is the same for everyone who gets
+# this survey in this language on this day, so it is rendered once and reused.
+NAME, SURVEY_URL, UNSUBSCRIBE_URL = "\x1fname\x1f", "\x1fsurvey\x1f", "\x1funsubscribe\x1f"
+
+
+_BODIES: dict[tuple, tuple[str, str]] = {}
+
+
+def _bodies(env: Environment, survey: Survey, locale: str, company: str, reason: str, named: bool,
+            expires_on: date) -> tuple[str, str]:  # fmt: skip
+    """The rendered plain-text and HTML bodies with markers, cached (keys change daily with the date)."""
+    key = (id(env), survey.id, survey.checksum, locale, company, reason, named, expires_on)
+    if key not in _BODIES:
+        if len(_BODIES) > 1024:
+            _BODIES.clear()
+        _BODIES[key] = _render_bodies(env, survey, locale, company, reason, named, expires_on)
+    return _BODIES[key]
+
+
+def _render_bodies(env: Environment, survey: Survey, locale: str, company: str, reason: str, named: bool,
+                   expires_on: date) -> tuple[str, str]:  # fmt: skip
+    scores = [
+        ScoreLink(n, f"{SURVEY_URL}?score={n}",
+                  i18n.translate(locale, "%(score)s out of %(top)s", score=n, top=survey.scale_max))
+        for n in survey.scores
+    ]  # fmt: skip
+    context = {
+        "locale": locale,
+        "company": company,
+        "name": NAME if named else None,
+        "question": localized(survey.question.text, locale, company),
+        "low_label": localized(survey.low_label, locale, company),
+        "high_label": localized(survey.high_label, locale, company),
+        "scores": scores,
+        "reason": reason,
+        "unsubscribe_url": UNSUBSCRIBE_URL,
+        "expires_at": expires_on,
+    }
+    return env.get_template("email/survey.txt").render(context), env.get_template("email/survey.html").render(context)
+
+
 def survey_message(
     env: Environment,
     settings: Settings,
@@ -64,43 +109,89 @@ def survey_message(
     unsubscribe_url: str,
     expires_at: datetime,
     message_id: str,
-    timezone: str | None = None,
-) -> EmailMessage:
+) -> OutgoingMail:
     """The invitation: the question with one link per score, in the person's language."""
     company = settings.company_name
-    scores = [
-        ScoreLink(
-            n,
-            f"{score_url}?score={n}",
-            i18n.translate(locale, "%(score)s out of %(top)s", score=n, top=survey.scale_max),
-        )
-        for n in survey.scores
-    ]
     reason = TOUCHPOINT_REASONS.get(touchpoint_type or "", GENERAL_REASON)
-    context = {
-        "locale": locale,
-        "timezone": timezone or settings.timezone,
-        "company": company,
-        "name": name,
-        "question": localized(survey.question.text, locale, company),
-        "low_label": localized(survey.low_label, locale, company),
-        "high_label": localized(survey.high_label, locale, company),
-        "scores": scores,
-        "reason": reason,
-        "unsubscribe_url": unsubscribe_url,
-        "expires_at": expires_at,
-    }
-    message = EmailMessage()
-    message["Subject"] = localized(survey.subject, locale, company)
-    message["From"] = settings.mail_from
-    message["To"] = to
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"
-    mailto = parseaddr(settings.mail_from)[1]
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(env.get_template("email/survey.txt").render(context))
-    message.add_alternative(env.get_template("email/survey.html").render(context), subtype="html")
-    message["Content-Language"] = locale  # after the parts: set_content drops Content-* headers
-    return message
+    text, html = _bodies(env, survey, locale, company, reason, bool(name), expires_at.date())
+    for marker, plain, escaped in (
+        (NAME, name or "", str(escape(name or ""))),
+        (SURVEY_URL, score_url, str(escape(score_url))),
+        (UNSUBSCRIBE_URL, unsubscribe_url, str(escape(unsubscribe_url))),
+    ):
+        text, html = text.replace(marker, plain), html.replace(marker, escaped)
+    mailto = sender_address(settings.mail_from)
+    headers = [
+        ("From", settings.mail_from),
+        ("To", to),
+        ("Subject", localized(survey.subject, locale, company)),
+        ("Date", format_datetime(datetime.now(UTC))),
+        ("Message-ID", message_id),
+        ("Content-Language", locale),
+        ("Auto-Submitted", "auto-generated"),
+        ("List-Unsubscribe", f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
+    return OutgoingMail(mailto, to, message_id, compose(headers, text, html))
+
+
+@functools.cache
+def sender_address(mail_from: str) -> str:
+    return parseaddr(mail_from)[1]
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A message ready for SMTP: envelope sender and recipient, and the bytes to send."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+def _header(name: str, value: str) -> str:
+    value = " ".join(value.split())  # no CR/LF can reach the header block
+    if value.isascii():
+        return f"{name}: {value}"
+    if name in {"From", "To", "Reply-To"}:
+        display, address = parseaddr(value)
+        return f"{name}: {formataddr((display, address), charset='utf-8')}"
+    return f"{name}: {encoded_words(value)}"
+
+
+def encoded_words(text: str, limit: int = 45) -> str:
+    """RFC 2047 base64 encoded words (each under 76 characters), never splitting a character.
+
+    email.header.Header does the same at ~0.7 ms a subject line; this is a hundred times cheaper.
+    """
+    if len(text.encode("utf-8")) <= limit:
+        return f"=?utf-8?b?{base64.b64encode(text.encode('utf-8')).decode('ascii')}?="
+    words, chunk = [], b""
+    for char in text:
+        raw = char.encode("utf-8")
+        if len(chunk) + len(raw) > limit:
+            words.append(chunk)
+            chunk = b""
+        chunk += raw
+    words.append(chunk)
+    return f"{CRLF} ".join(f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words)
+
+
+def _part(subtype: str, body: str) -> str:
+    flat = base64.b64encode(body.encode("utf-8")).decode("ascii")
+    encoded = "".join(f"{flat[i : i + 76]}{CRLF}" for i in range(0, len(flat), 76))
+    return f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: base64{CRLF}{CRLF}{encoded}'
+
+
+def compose(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
+    """A multipart/alternative message (plain text, then HTML) as bytes, with RFC 2047 headers.
+
+    Assembled directly rather than through email.message.EmailMessage, which costs ~2.5 ms a message:
+    more than the SMTP exchange itself on a local relay. Tests parse the result back with the email package.
+    """
+    boundary = f"=_pulse_{secrets.token_hex(12)}"
+    lines = [_header(name, value) for name, value in headers]
+    lines += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
+    body = f"--{boundary}{CRLF}{_part('plain', text)}--{boundary}{CRLF}{_part('html', html)}--{boundary}--{CRLF}"
+    return (CRLF.join(lines) + CRLF + body).encode("ascii")

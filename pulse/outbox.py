@@ -16,14 +16,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import aiosmtplib
 from jinja2 import Environment
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
-from pulse import mail, tokens
+from pulse import db, mail, tokens
 from pulse.catalog import Catalog
 from pulse.models import Contact, Invitation, OutboxMessage
 from pulse.settings import Settings
@@ -33,7 +32,7 @@ log = logging.getLogger("pulse.outbox")
 CLAIM_TIMEOUT = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
-RECORD_EVERY = 50  # results are written in small groups: a crash resends at most this many, once
+RECORD_EVERY = 100  # results are written in small groups: a crash resends at most this many, once
 
 
 @dataclass
@@ -114,11 +113,11 @@ class Dispatcher:
             await self.smtp.connect()
         return self.smtp
 
-    async def _send_once(self, message: EmailMessage) -> dict:
+    async def _send_once(self, message: mail.OutgoingMail) -> dict:
         smtp = await self._connect()
         transport = smtp.transport
         try:
-            refused, _ = await smtp.send_message(message)
+            refused, _ = await smtp.sendmail(message.sender, [message.recipient], message.data)
         except aiosmtplib.SMTPServerDisconnected:
             # aiosmtplib forgets a transport the server hung up on without closing it: close it here
             if transport is not None:
@@ -127,7 +126,7 @@ class Dispatcher:
             raise
         return refused
 
-    async def _send(self, message: EmailMessage) -> None:
+    async def _send(self, message: mail.OutgoingMail) -> None:
         try:
             refused = await self._send_once(message)
         except aiosmtplib.SMTPServerDisconnected:
@@ -143,30 +142,54 @@ class Dispatcher:
         if not ids:
             await self.close()  # nothing due: do not hold an idle connection open
             return 0
-        messages = await OutboxMessage.filter(id__in=ids).select_related(
-            "invitation__contact", "invitation__touchpoint"
-        )
+        messages = await load(ids)
+        # Pipelined: the next message is rendered while the previous one is on the wire, and results are
+        # written while later messages are sent. One message is in flight at a time on the connection.
         results: list[Result] = []
+        sending: asyncio.Task[Result] | None = None
+        recording: asyncio.Task[None] | None = None
+
+        async def flush(group: list[Result]) -> None:
+            nonlocal recording
+            if recording is not None:
+                await recording
+            recording = asyncio.create_task(record(group, self.settings))
+
         try:
-            for message in sorted(messages, key=lambda m: m.id):
-                results.append(await self._deliver(message))
+            for row in messages:
+                prepared = self._prepare(row)
+                if sending is not None:
+                    results.append(await sending)
+                sending = asyncio.create_task(self._deliver(row, prepared))
                 if len(results) >= RECORD_EVERY:
-                    await record(results, self.settings)
+                    await flush(results)
                     results = []
+            if sending is not None:
+                results.append(await sending)
+                sending = None
         finally:
+            if sending is not None:
+                results.append(await sending)
             if results:
-                await record(results, self.settings)
+                await flush(results)
+            if recording is not None:
+                await recording
             if len(ids) < self.settings.outbox_batch:
                 await self.close()  # the queue is drained: do not hold an idle connection open
         return len(ids)
 
-    async def _deliver(self, row: OutboxMessage) -> Result:
+    def _prepare(self, row: Due) -> mail.OutgoingMail | Result:
+        """The message to send, or the result that says why it must not be sent."""
         try:
-            email = self.render(row)
+            return self.render(row)
         except SuppressedError as reason:
             return Result(row.id, "suppressed", str(reason))
+
+    async def _deliver(self, row: Due, prepared: mail.OutgoingMail | Result) -> Result:
+        if isinstance(prepared, Result):
+            return prepared
         try:
-            await self._send(email)
+            await self._send(prepared)
         except aiosmtplib.SMTPRecipientRefused as refused:
             return self._refusal(row, refused.code, refused.message)
         except aiosmtplib.SMTPRecipientsRefused as refused:
@@ -180,49 +203,76 @@ class Dispatcher:
             return self._retry(row, f"{type(error).__name__}: {error}")
         return Result(row.id, "sent")
 
-    def _refusal(self, row: OutboxMessage, code: int, text: str, bounce: bool = True) -> Result:
+    def _refusal(self, row: Due, code: int, text: str, bounce: bool = True) -> Result:
         error = f"{code} {text}".strip()
         if 400 <= code < 500:
             return self._retry(row, error)
         return Result(row.id, "bounced" if bounce else "failed", error)
 
-    def _retry(self, row: OutboxMessage, error: str) -> Result:
+    def _retry(self, row: Due, error: str) -> Result:
         if row.attempts >= self.settings.outbox_max_attempts:
             return Result(row.id, "failed", f"gave up after {row.attempts} attempts: {error}")
         return Result(row.id, "retry", error)
 
-    def render(self, row: OutboxMessage) -> EmailMessage:
+    def render(self, row: Due) -> mail.OutgoingMail:
         if row.kind != "invitation":
             raise SuppressedError(f"unknown message kind {row.kind!r}")
-        invitation = row.invitation
-        contact: Contact | None = invitation.contact if invitation else None
-        if invitation is None or contact is None:
+        if row.invitation_id is None or row.email is None:
             raise SuppressedError("the invitation or its contact no longer exists")
-        if contact.opted_out_at is not None:
+        if row.opted_out:
             raise SuppressedError("the contact opted out")
-        if contact.bounced_at is not None:
+        if row.bounced:
             raise SuppressedError("the contact's address bounced")
-        survey = self.catalog.get(invitation.survey_id)
+        survey = self.catalog.get(row.survey_id or "")
         if survey is None:
-            raise SuppressedError(f"survey {invitation.survey_id!r} is no longer in the catalog")
+            raise SuppressedError(f"survey {row.survey_id!r} is no longer in the catalog")
         secret, base = self.settings.secret_key, self.settings.base_url
-        survey_token = tokens.make_token(secret, "survey", invitation.id)
-        unsubscribe_token = tokens.make_token(secret, "unsubscribe", invitation.id)
-        touchpoint = invitation.touchpoint
+        survey_token = tokens.make_token(secret, "survey", row.invitation_id)
+        unsubscribe_token = tokens.make_token(secret, "unsubscribe", row.invitation_id)
         return mail.survey_message(
             self.env,
             self.settings,
             survey=survey,
             locale=row.locale,
-            to=contact.email,
-            name=contact.name or None,
-            touchpoint_type=touchpoint.type if touchpoint else None,
+            to=row.email,
+            name=row.name or None,
+            touchpoint_type=row.touchpoint_type,
             score_url=f"{base}/s/{survey_token}",
             unsubscribe_url=f"{base}/u/{unsubscribe_token}",
             expires_at=datetime.now(UTC) + timedelta(days=self.settings.token_max_age_days),
             message_id=row.message_id,
-            timezone=contact.timezone,
         )
+
+
+@dataclass(frozen=True)
+class Due:
+    """A claimed message with what rendering it needs, read in one query."""
+
+    id: int
+    kind: str
+    locale: str
+    message_id: str
+    attempts: int
+    invitation_id: int | None
+    survey_id: str | None
+    email: str | None
+    name: str | None
+    opted_out: bool
+    bounced: bool
+    touchpoint_type: str | None
+
+
+async def load(ids: list[int]) -> list[Due]:
+    """The claimed messages, in id order, joined with their invitation, contact and touchpoint."""
+    rows = await db.fetch(
+        "SELECT o.id, o.kind, o.locale, o.message_id, o.attempts, i.id, i.survey_id, c.email, c.name,"
+        " c.opted_out_at, c.bounced_at, t.type FROM outbox_message o"
+        " LEFT JOIN invitation i ON i.id = o.invitation_id LEFT JOIN contact c ON c.id = i.contact_id"
+        f" LEFT JOIN touchpoint t ON t.id = i.touchpoint_id WHERE o.id IN ({db.marks(len(ids))}) ORDER BY o.id",
+        ids,
+    )
+    return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] is not None, r[10] is not None, r[11])
+            for r in rows]  # fmt: skip
 
 
 class SuppressedError(Exception):

@@ -587,7 +587,8 @@ async def _employee_history(
         return
     emails = list(by_email)
     rows = await db.fetch(
-        "SELECT i.id, i.survey_id, i.status, i.send_at, e.email FROM invitation i JOIN employee e ON e.id = i.employee_id"
+        "SELECT i.id, i.survey_id, i.status, i.send_at, e.email FROM invitation i"
+        " JOIN employee e ON e.id = i.employee_id"
         f" WHERE i.send_at >= ? AND i.status IN ({db.marks(len(rules.ACTIVE_STATUSES))})"
         f" AND e.email IN ({db.marks(len(emails))})",
         [horizon, *sorted(rules.ACTIVE_STATUSES), *emails],

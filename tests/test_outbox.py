@@ -139,13 +139,13 @@ async def test_a_crash_between_send_and_record_resends_once_with_the_same_messag
     [invitation_id] = await invite(mail_settings, catalog, event(occurred_at=recent()))
     sender = dispatcher(mail_settings, catalog)
     [claimed] = await claim(10, "worker-that-dies")
-    row = await OutboxMessage.get(id=claimed).select_related("invitation__contact", "invitation__touchpoint")
+    [row] = await outbox.load([claimed])
     await sender._send(sender.render(row))  # sent, then the process dies before recording
     await sender.close()
     assert await claim(10, "another-worker") == []  # still claimed: nobody sends it again yet
     later = datetime.now(UTC) + outbox.CLAIM_TIMEOUT + timedelta(seconds=1)
     assert await claim(10, "another-worker", now=later) == [claimed]
-    row = await OutboxMessage.get(id=claimed).select_related("invitation__contact", "invitation__touchpoint")
+    [row] = await outbox.load([claimed])
     await sender._send(sender.render(row))
     await sender.close()
     await outbox.record([outbox.Result(claimed, "sent")], mail_settings)
