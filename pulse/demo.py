@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,12 @@ class DemoSummary:
 
 async def demo_present() -> bool:
     return await User.exists(email=DEMO_ADMIN_EMAIL)
+
+
+def _ascii(text: str) -> str:
+    """'Wiśniewska' -> 'wisniewska', for demo e-mail addresses."""
+    folded = unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L"))
+    return "".join(c for c in folded if c.isascii()).lower()
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
@@ -137,7 +144,7 @@ async def load_demo(
         contact = Contact(
             id=number,
             external_id=f"CRM-{number:06d}",
-            email=f"{first}.{last}.{number}@example.com".lower(),
+            email=f"{_ascii(first)}.{_ascii(last)}.{number}@example.com",
             name=f"{first} {last}",
             locale=locale,
             timezone=ZONES[country],
@@ -353,7 +360,7 @@ async def live_touchpoints(catalog: Catalog, settings, now: datetime | None = No
                 "channel": "phone",
                 "contact": {
                     "external_id": f"LIVE-{number}",
-                    "email": f"{first}.{last}@example.com".lower(),
+                    "email": f"{_ascii(first)}.{_ascii(last)}@example.com",
                     "name": name,
                     "locale": locale,
                     "timezone": zone,

@@ -184,6 +184,9 @@ class Dispatcher:
             return self.render(row)
         except SuppressedError as reason:
             return Result(row.id, "suppressed", str(reason))
+        except Exception as error:  # one message that cannot be rendered must not hold up the others
+            log.exception("cannot render outbox message %s", row.id)
+            return Result(row.id, "failed", f"cannot be rendered: {type(error).__name__}: {error}")
 
     async def _deliver(self, row: Due, prepared: mail.OutgoingMail | Result) -> Result:
         if isinstance(prepared, Result):

@@ -138,6 +138,22 @@ def _text(
     return value
 
 
+def _mailbox(email: str, errors: _Errors) -> str:
+    """The address as SMTP will carry it: an ASCII local part, and the domain in IDNA form."""
+    if not EMAIL.match(email):
+        errors.add("contact.email", "contact.email is not an e-mail address")
+        return email
+    local, _, domain = email.rpartition("@")
+    if not local.isascii():
+        errors.add("contact.email", "contact.email must have an ASCII part before the @ (SMTPUTF8 is not supported)")
+        return email
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        errors.add("contact.email", "contact.email has a domain that is not a valid host name")
+        return email
+
+
 def _attributes(value: Any, label: str, errors: _Errors) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -210,8 +226,8 @@ def parse_event(index: int, data: Any, now: datetime) -> EventIn | list[dict[str
         if "email" not in raw_contact:
             errors.add("contact.email", "contact.email is required (it may be empty when there is none)")
         email = _text(raw_contact, "email", errors, prefix="contact.", max_length=254) or ""
-        if email and not EMAIL.match(email):
-            errors.add("contact.email", "contact.email is not an e-mail address")
+        if email:
+            email = _mailbox(email, errors)
         contact = ContactIn(
             external_id=contact_id or "",
             email=email.lower(),
