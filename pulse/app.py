@@ -17,6 +17,7 @@ from pulse import db, worker
 from pulse.catalog import Catalog, load_catalog
 from pulse.devmail import MailCatcher
 from pulse.models import SurveyVersion
+from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.settings import Settings
 from pulse.web import api, devmail, errors, public, system
@@ -76,4 +77,5 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.templates = environment()
+    app.state.link_limiter = RateLimiter(settings.link_rate_limit)
     return app

@@ -18,6 +18,10 @@ class BadRequest(PulseError):
     status_code = 400
 
 
+class TooManyRequests(PulseError):
+    status_code = 429
+
+
 class Unauthorized(PulseError):
     status_code = 401
 

@@ -135,6 +135,46 @@ def survey_message(
     return OutgoingMail(mailto, to, message_id, compose(headers, text, html))
 
 
+def case_message(env: Environment, settings: Settings, *, kind: str, case, survey: Survey | None, locale: str,
+                 to: str, message_id: str) -> OutgoingMail:  # fmt: skip
+    """Tell a case owner (or the escalation owner) about an unhappy answer that waits for them."""
+    company = settings.company_name
+    response = case.response
+    context = {
+        "locale": locale,
+        "timezone": settings.timezone,
+        "company": company,
+        "kind": kind,
+        "case": case,
+        "survey_title": localized(survey.title, locale, company) if survey else case.survey_id,
+        "scale_max": survey.scale_max if survey else 10,
+        "comment": response.comment if response else "",
+        "contact": case.contact,
+        "team": case.team,
+        "url": f"{settings.base_url}/cases/{case.id}",
+    }
+    if kind == "case_escalated":
+        subject = i18n.translate(locale, "Overdue: an unhappy customer has waited since %(date)s",
+                                 date=i18n.day(case.created_at.date(), locale))  # fmt: skip
+    else:
+        subject = i18n.translate(
+            locale, "An unhappy answer needs you: %(score)s of %(top)s in %(survey)s",
+            score=case.score, top=context["scale_max"], survey=context["survey_title"],
+        )  # fmt: skip
+    headers = [
+        ("From", settings.mail_from),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", format_datetime(datetime.now(UTC))),
+        ("Message-ID", message_id),
+        ("Content-Language", locale),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    text = env.get_template("email/case.txt").render(context)
+    html = env.get_template("email/case.html").render(context)
+    return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
+
+
 @functools.cache
 def sender_address(mail_from: str) -> str:
     return parseaddr(mail_from)[1]

@@ -213,12 +213,53 @@ class Response(Model):
     stage = fields.CharField(max_length=64, null=True)
     dimensions = fields.JSONField(default=dict)
     history = fields.JSONField(default=list)
+    # a response counts once it is confirmed: by a comment, or by no conflicting score until provisional_until
+    provisional_until = fields.DatetimeField(null=True)
+    discarded = fields.BooleanField(default=False, db_default=False)
+    # public-link answers have no invitation: the hash of their page's nonce keeps one response per page view
+    link_key = fields.CharField(max_length=64, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "response"
         indexes = (("survey_id", "day"), ("team_id", "day"))
+
+
+class FlaggedAttempt(Model):
+    """An answer that looked automated (honeypot, too fast, flapping scores, bad nonce): kept, never counted."""
+
+    id = fields.BigIntField(primary_key=True)
+    survey_id = fields.CharField(max_length=64)
+    invitation: fields.ForeignKeyNullableRelation[Invitation] = fields.ForeignKeyField(
+        "models.Invitation", related_name="flagged_attempts", null=True, on_delete=fields.CASCADE
+    )
+    reason = fields.CharField(max_length=32)
+    score = fields.SmallIntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "flagged_attempt"
+        indexes = (("created_at",),)
+
+
+class WebhookDelivery(Model):
+    """An event for the configured webhook, delivered by the worker with retries (an outbox for HTTP)."""
+
+    id = fields.BigIntField(primary_key=True)
+    event = fields.CharField(max_length=32)
+    payload = fields.JSONField()
+    status = fields.CharField(max_length=16, default="pending")  # pending -> sending -> delivered / failed
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    claimed_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (("status", "next_attempt_at"),)
 
 
 class DailyRollup(Model):
@@ -267,6 +308,8 @@ class FollowUpCase(Model):
     status = fields.CharField(max_length=20, default="open")
     due_at = fields.DatetimeField()
     escalated_at = fields.DatetimeField(null=True)
+    survey_id = fields.CharField(max_length=64, default="", db_default="")
+    score = fields.SmallIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

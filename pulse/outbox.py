@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from pulse import db, mail, tokens
 from pulse.catalog import Catalog
-from pulse.models import Contact, Invitation, OutboxMessage
+from pulse.models import Contact, FollowUpCase, Invitation, OutboxMessage
 from pulse.settings import Settings
 
 log = logging.getLogger("pulse.outbox")
@@ -94,6 +94,7 @@ class Dispatcher:
         self.env = env
         self.smtp: aiosmtplib.SMTP | None = None
         self.worker = worker_name()
+        self.cases: dict[int, FollowUpCase] = {}
 
     async def close(self) -> None:
         smtp, self.smtp = self.smtp, None
@@ -143,6 +144,13 @@ class Dispatcher:
             await self.close()  # nothing due: do not hold an idle connection open
             return 0
         messages = await load(ids)
+        case_ids = [m.payload.get("case_id") for m in messages if m.kind in CASE_KINDS]
+        self.cases = {
+            case.id: case
+            for case in await FollowUpCase.filter(id__in=case_ids).select_related(
+                "response", "contact", "team", "owner"
+            )
+        }
         # Pipelined: the next message is rendered while the previous one is on the wire, and results are
         # written while later messages are sent. One message is in flight at a time on the connection.
         results: list[Result] = []
@@ -218,6 +226,8 @@ class Dispatcher:
         return Result(row.id, "retry", error)
 
     def render(self, row: Due) -> mail.OutgoingMail:
+        if row.kind in CASE_KINDS:
+            return self._render_case(row)
         if row.kind != "invitation":
             raise SuppressedError(f"unknown message kind {row.kind!r}")
         if row.invitation_id is None or row.email is None:
@@ -246,6 +256,19 @@ class Dispatcher:
             message_id=row.message_id,
         )
 
+    def _render_case(self, row: Due) -> mail.OutgoingMail:
+        case = self.cases.get(row.payload.get("case_id"))
+        if case is None:
+            raise SuppressedError("the case no longer exists")
+        survey = self.catalog.get(case.survey_id)
+        return mail.case_message(
+            self.env, self.settings, kind=row.kind, case=case, survey=survey, locale=row.locale, to=row.to_email,
+            message_id=row.message_id,
+        )  # fmt: skip
+
+
+CASE_KINDS = ("case_opened", "case_escalated")
+
 
 @dataclass(frozen=True)
 class Due:
@@ -263,19 +286,21 @@ class Due:
     opted_out: bool
     bounced: bool
     touchpoint_type: str | None
+    to_email: str
+    payload: dict
 
 
 async def load(ids: list[int]) -> list[Due]:
     """The claimed messages, in id order, joined with their invitation, contact and touchpoint."""
     rows = await db.fetch(
         "SELECT o.id, o.kind, o.locale, o.message_id, o.attempts, i.id, i.survey_id, c.email, c.name,"
-        " c.opted_out_at, c.bounced_at, t.type FROM outbox_message o"
+        " c.opted_out_at, c.bounced_at, t.type, o.to_email, o.payload FROM outbox_message o"
         " LEFT JOIN invitation i ON i.id = o.invitation_id LEFT JOIN contact c ON c.id = i.contact_id"
         f" LEFT JOIN touchpoint t ON t.id = i.touchpoint_id WHERE o.id IN ({db.marks(len(ids))}) ORDER BY o.id",
         ids,
     )
-    return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] is not None, r[10] is not None, r[11])
-            for r in rows]  # fmt: skip
+    return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] is not None, r[10] is not None, r[11],
+                r[12], db.as_json(r[13]) or {}) for r in rows]  # fmt: skip
 
 
 class SuppressedError(Exception):

@@ -109,6 +109,18 @@ def _quiet_hours(name: str, raw: str) -> tuple[time, time] | None:
     return start, end
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in values:
+        if not value.replace("_", "").isalnum():
+            raise SettingsError(f"{name} must list attribute names separated by commas, not {raw!r}.")
+    return values
+
+
+def _optional_url(name: str, raw: str) -> str:
+    return _base_url(name, raw) if raw.strip() else ""
+
+
 def _probability(name: str, raw: str) -> float:
     try:
         value = float(raw)
@@ -259,6 +271,45 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the worker sleeps when it finds nothing to do.",
     ),
     Setting(
+        "PULSE_SEGMENT_ATTRIBUTES",
+        "segment_attributes",
+        _names,
+        "plan,region",
+        "Contact attributes kept with each answer as segments for the trends (comma-separated).",
+    ),
+    Setting(
+        "PULSE_CASE_SLA_BUSINESS_DAYS",
+        "case_sla_business_days",
+        _integer(0, 60),
+        "2",
+        "Business days within which the owner must handle a follow-up case.",
+    ),
+    Setting(
+        "PULSE_DEFAULT_CASE_OWNER",
+        "default_case_owner",
+        _text,
+        "",
+        "E-mail of the user who owns cases of teams without an owner (empty: the first admin).",
+    ),
+    Setting(
+        "PULSE_WEBHOOK_URL", "webhook_url", _optional_url, "", "URL that receives signed JSON events (empty: off)."
+    ),
+    Setting(
+        "PULSE_WEBHOOK_SECRET",
+        "webhook_secret",
+        _text,
+        "",
+        "Key of the HMAC-SHA256 signature in the X-Pulse-Signature header of each webhook.",
+        secret=True,
+    ),
+    Setting(
+        "PULSE_LINK_RATE_LIMIT",
+        "link_rate_limit",
+        _integer(1, 100000),
+        "20",
+        "Answers per minute one client may post through public survey links.",
+    ),
+    Setting(
         "PULSE_DEV_MAIL_CATCHER",
         "dev_mail_catcher",
         _boolean,
@@ -303,6 +354,12 @@ class Settings:
     outbox_max_attempts: int
     outbox_batch: int
     worker_interval: int
+    segment_attributes: tuple[str, ...]
+    case_sla_business_days: int
+    default_case_owner: str
+    webhook_url: str
+    webhook_secret: str
+    link_rate_limit: int
     dev_mail_catcher: bool
     dev_mail_catcher_port: int
     surveys_dir: str
@@ -363,6 +420,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         raise SettingsError(f"PULSE_LOG_LEVEL must be debug, info, warning or error, not {values['log_level']!r}.")
     if values["smtp_tls"] and values["smtp_starttls"]:
         raise SettingsError("PULSE_SMTP_TLS and PULSE_SMTP_STARTTLS cannot both be on: choose one.")
+    if values["webhook_url"] and len(values["webhook_secret"]) < 16:
+        raise SettingsError("PULSE_WEBHOOK_SECRET must be at least 16 characters long when PULSE_WEBHOOK_URL is set.")
     if not values["secret_key"]:
         values["secret_key"] = _generated_secret(values["database_url"])
     elif len(values["secret_key"]) < 16:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+import secrets
+
+from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
 
 __all__ = ["TokenExpired", "TokenInvalid", "URLSafeTimedSerializer", "make_token", "read_token"]
 
@@ -48,3 +50,21 @@ def read_token(secret_key: str, purpose: str, token: str, max_age_seconds: int) 
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenInvalid()
     return value
+
+
+def make_nonce(secret_key: str, subject: str, now: float) -> str:
+    """A per-render nonce for an answer page: which page (`subject`), when it was rendered, signed."""
+    payload = f"{subject}|{int(now * 1000)}|{secrets.token_hex(8)}"
+    return Signer(secret_key, salt="pulse.nonce").sign(payload).decode("ascii")
+
+
+def read_nonce(secret_key: str, subject: str, nonce: str) -> float:
+    """When the page with this nonce was rendered (seconds since the epoch); TokenInvalid otherwise."""
+    try:
+        payload = Signer(secret_key, salt="pulse.nonce").unsign(nonce).decode("ascii")
+        found, rendered_ms, _ = payload.split("|")
+        if found != subject:
+            raise ValueError(subject)
+        return int(rendered_ms) / 1000
+    except (BadSignature, ValueError, UnicodeDecodeError):
+        raise TokenInvalid() from None

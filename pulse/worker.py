@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
+from pulse import followups, responses, webhooks
 from pulse.catalog import Catalog
 from pulse.models import Invitation
 from pulse.outbox import Dispatcher
@@ -27,7 +28,13 @@ async def expire_invitations() -> int:
 def steps(settings: Settings, catalog: Catalog) -> dict[str, Step]:
     """Each loop's one step: it does a bounded amount of work and returns how much it did."""
     dispatcher = Dispatcher(settings, catalog, environment())
-    return {"outbox": dispatcher.step, "expire_invitations": expire_invitations}
+    return {
+        "outbox": dispatcher.step,
+        "confirm_answers": lambda: responses.confirm_due(catalog, settings),
+        "escalate_cases": lambda: followups.escalate_overdue(settings),
+        "webhooks": lambda: webhooks.deliver_due(settings),
+        "expire_invitations": expire_invitations,
+    }
 
 
 async def _loop(name: str, step: Step, interval: float, stop: asyncio.Event) -> None:

@@ -23,8 +23,16 @@ def test_route_table():
     assert _table(make_settings("sqlite://x.sqlite3")) == [
         ("GET,HEAD", "/"),
         ("GET,HEAD", "/healthz"),
+        ("GET,HEAD,POST", "/s/{token}"),
+        ("GET,HEAD,POST", "/l/{survey_id}"),
         ("GET,HEAD,POST", "/u/{token}"),
         ("POST", "/api/v1/touchpoints"),
+        ("GET,HEAD", "/api/v1/cases"),
+        ("GET,HEAD", "/api/v1/cases/orphans"),
+        ("GET,HEAD", "/api/v1/cases/{case_id}"),
+        ("PATCH", "/api/v1/cases/{case_id}"),
+        ("GET,HEAD", "/api/v1/responses"),
+        ("GET,HEAD", "/api/v1/contacts/{external_id}/timeline"),
         ("MOUNT", "/static"),
     ]
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import touchpoints
-from pulse.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from pulse import followups, teams, timeline, touchpoints
+from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from pulse.models import CaseNote, Contact, FollowUpCase, Team
+from pulse.models import Response as ResponseRow
 from pulse.web.auth import api_key
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -78,4 +83,196 @@ async def post_touchpoints(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/v1/touchpoints", post_touchpoints, methods=["POST"], name="api_touchpoints"),
+]
+
+
+# --- cases, responses, timelines -------------------------------------------------------------------------
+
+
+def _cursor(raw: str | None) -> int:
+    """The id after which a page starts; cursors are opaque to clients."""
+    if not raw:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(raw.encode() + b"==").decode().partition(":")
+        if kind != "after":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadRequest("cursor is not valid: pass back the next_cursor of the previous page.") from None
+
+
+def _next_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+
+
+def _limit(request: Request, default: int = 100, most: int = 1000) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise BadRequest(f"limit must be a whole number from 1 to {most}.")
+    return int(raw)
+
+
+def _since(raw: str | None, name: str = "since") -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date or date-time, such as 2026-03-01.") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _case_json(case: FollowUpCase, *, notes: bool = False) -> dict:
+    data = followups.case_payload(case)
+    data["owner"] = case.owner.email if case.owner else None
+    data["team"] = case.team.slug if case.team else None
+    data["contact"] = case.contact.external_id if case.contact else None
+    data["overdue"] = case.status in followups.OPEN_STATUSES and case.due_at < datetime.now(UTC)
+    data["created_at"] = case.created_at.isoformat()
+    if notes:
+        data["comment"] = case.response.comment if case.response else None
+        data["notes"] = [
+            {"body": n.body, "author": n.author.email if n.author else None, "created_at": n.created_at.isoformat()}
+            for n in await CaseNote.filter(case_id=case.id).select_related("author").order_by("id")
+        ]
+    return data
+
+
+async def list_cases(request: Request) -> Response:
+    await api_key(request, "cases:read")
+    query = FollowUpCase.all()
+    status = request.query_params.get("status")
+    if status:
+        if status not in followups.STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(followups.STATUSES)}.")
+        query = query.filter(status=status)
+    if slug := request.query_params.get("team"):
+        team = await Team.get_or_none(slug=slug)
+        if team is None:
+            raise BadRequest(f"No team has the slug {slug!r}.")
+        query = query.filter(team_id__in=await teams.subtree_ids(team.id))
+    overdue = request.query_params.get("overdue")
+    if overdue not in (None, "", "true", "false"):
+        raise BadRequest("overdue must be true or false.")
+    now = datetime.now(UTC)
+    if overdue == "true":
+        query = query.filter(status__in=followups.OPEN_STATUSES, due_at__lt=now)
+    elif overdue == "false":
+        query = query.exclude(status__in=followups.OPEN_STATUSES, due_at__lt=now)
+    limit = _limit(request)
+    rows = await query.filter(id__gt=_cursor(request.query_params.get("cursor"))).order_by("id").limit(limit + 1) \
+        .select_related("owner", "team", "contact")  # fmt: skip
+    page = rows[:limit]
+    return JSONResponse({
+        "cases": [await _case_json(c) for c in page],
+        "next_cursor": _next_cursor(page[-1].id) if len(rows) > limit else None,
+    })  # fmt: skip
+
+
+async def _case(request: Request) -> FollowUpCase:
+    raw = request.path_params["case_id"]
+    case = await FollowUpCase.get_or_none(id=int(raw)).select_related("owner", "team", "contact", "response") \
+        if raw.isdigit() else None  # fmt: skip
+    if case is None:
+        raise NotFound(f"No case has the id {raw}.")
+    return case
+
+
+async def get_case(request: Request) -> Response:
+    await api_key(request, "cases:read")
+    return JSONResponse(await _case_json(await _case(request), notes=True))
+
+
+async def patch_case(request: Request) -> Response:
+    await api_key(request, "cases:write")
+    case = await _case(request)
+    try:
+        data = json.loads(await read_body(request, 100_000))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest('The body must be a JSON object such as {"status": "in_progress"}.') from None
+    if not isinstance(data, dict) or not data:
+        raise BadRequest("The body must be a JSON object with status, owner and/or note.")
+    unknown = sorted(set(data) - {"status", "owner", "note"})
+    if unknown:
+        raise BadRequest(f"Unknown field {', '.join(unknown)}: a case takes status, owner and note.")
+    for name in data:
+        if not isinstance(data[name], str):
+            raise BadRequest(f"{name} must be a string.")
+    await followups.update_case(case, request.app.state.settings, status=data.get("status"),
+                                owner_email=data.get("owner"), note=data.get("note"))  # fmt: skip
+    case = await FollowUpCase.get(id=case.id).select_related("owner", "team", "contact", "response")
+    return JSONResponse(await _case_json(case, notes=True))
+
+
+async def case_orphans(request: Request) -> Response:
+    await api_key(request, "cases:read")
+    return JSONResponse(await followups.orphans(request.app.state.catalog))
+
+
+def _response_json(response: ResponseRow, survey_catalog) -> dict:
+    survey = survey_catalog.get(response.survey_id)
+    return {
+        "id": response.id,
+        "survey": response.survey_id,
+        "question": response.question_id,
+        "score": response.score,
+        "band": survey.band_for(response.score).name if survey else None,
+        "comment": response.comment,
+        "locale": response.locale,
+        "answered_at": response.answered_at.isoformat() if response.answered_at else None,
+        "day": response.day.isoformat(),
+        "touchpoint_type": response.touchpoint_type,
+        "team": response.team.slug if response.team else None,
+        "channel": response.channel,
+        "stage": response.stage,
+        "dimensions": response.dimensions,
+        "history": response.history,
+    }
+
+
+async def list_responses(request: Request) -> Response:
+    await api_key(request, "responses:read")
+    catalog = request.app.state.catalog
+    query = ResponseRow.filter(confirmed=True, discarded=False)
+    if survey_id := request.query_params.get("survey"):
+        if catalog.get(survey_id) is None:
+            raise BadRequest(f"Unknown survey {survey_id!r}; the surveys are {', '.join(s.id for s in catalog)}.")
+        query = query.filter(survey_id=survey_id)
+    if since := _since(request.query_params.get("since")):
+        query = query.filter(answered_at__gte=since)
+    limit = _limit(request)
+    rows = await query.filter(id__gt=_cursor(request.query_params.get("cursor"))).order_by("id").limit(limit + 1) \
+        .select_related("team")  # fmt: skip
+    page = rows[:limit]
+    return JSONResponse({
+        "responses": [_response_json(r, catalog) for r in page],
+        "next_cursor": _next_cursor(page[-1].id) if len(rows) > limit else None,
+    })  # fmt: skip
+
+
+async def contact_timeline(request: Request) -> Response:
+    """Everything that happened with one customer, in time order: the CRM's view of them."""
+    await api_key(request, "responses:read")
+    external_id = request.path_params["external_id"]
+    contact = await Contact.get_or_none(external_id=external_id)
+    if contact is None:
+        raise NotFound(f"No contact has the external id {external_id!r}.")
+    return JSONResponse({
+        "contact": {"external_id": contact.external_id, "email": contact.email, "name": contact.name,
+                    "locale": contact.locale, "opted_out": contact.opted_out_at is not None,
+                    "bounced": contact.bounced_at is not None},
+        "events": await timeline.events(contact, request.app.state.catalog),
+    })  # fmt: skip
+
+
+ROUTES += [
+    Route("/api/v1/cases", list_cases, methods=["GET"], name="api_cases"),
+    Route("/api/v1/cases/orphans", case_orphans, methods=["GET"], name="api_case_orphans"),
+    Route("/api/v1/cases/{case_id}", get_case, methods=["GET"], name="api_case"),
+    Route("/api/v1/cases/{case_id}", patch_case, methods=["PATCH"], name="api_case_update"),
+    Route("/api/v1/responses", list_responses, methods=["GET"], name="api_responses"),
+    Route("/api/v1/contacts/{external_id}/timeline", contact_timeline, methods=["GET"], name="api_timeline"),
 ]

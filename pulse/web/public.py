@@ -1,7 +1,13 @@
-"""Pages for people without an account: unsubscribe (survey answer pages join them)."""
+"""Pages for people without an account: the one-click answer page, public survey links, unsubscribe.
+
+A GET (or HEAD, or OPTIONS) of a survey link never records anything: link scanners fetch every link.
+The page's script posts the score on the first trusted interaction, at least a second after rendering;
+without JavaScript, a Confirm button does it.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
@@ -9,10 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
-from pulse import i18n, tokens
-from pulse.errors import NotFound
-from pulse.models import Contact, Invitation
+from pulse import i18n, responses, tokens
+from pulse.catalog import Survey, localized
+from pulse.errors import BadRequest, NotFound, TooManyRequests
+from pulse.models import Contact, Invitation, Team
 from pulse.outbox import suppress_scheduled
+from pulse.ratelimit import RateLimiter
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
 from pulse.web.templating import render
 
@@ -68,6 +76,144 @@ async def unsubscribe(request: Request) -> Response:
     return set_csrf_cookie(request, render(request, "public/unsubscribe.html", context, locale=locale))
 
 
+HONEYPOT_FIELD = "website"
+
+
+def _page(request: Request, survey: Survey, locale: str, subject: str, score: int | None, action: str,
+          extra: dict | None = None) -> dict:  # fmt: skip
+    """What the answer page shows: the question, the scale, each band's "why?", a fresh nonce."""
+    settings = request.app.state.settings
+    company = settings.company_name
+    band = survey.band_for(score) if score is not None else None
+    return {
+        "survey": survey,
+        "question": localized(survey.question.text, locale, company),
+        "low_label": localized(survey.low_label, locale, company),
+        "high_label": localized(survey.high_label, locale, company),
+        "score": score,
+        "why": localized(band.why, locale, company) if band else "",
+        "bands": [(b.low, b.high, localized(b.why, locale, company)) for b in survey.bands],
+        "nonce": tokens.make_nonce(settings.secret_key, subject, time.time()),
+        "honeypot": HONEYPOT_FIELD,
+        "action": action,
+        **(extra or {}),
+    }
+
+
+def _score(raw: str | None, survey: Survey) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"score must be a whole number between {survey.scale_min} and {survey.scale_max}") from None
+    if value not in survey.scores:
+        raise BadRequest(f"score must be between {survey.scale_min} and {survey.scale_max}")
+    return value
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+async def _read_answer(request: Request, survey: Survey, subject: str, locale: str) -> tuple[responses.Answer, str]:
+    form = await request.form()
+    nonce = str(form.get("nonce") or "")
+    score = _score(str(form.get("score") or ""), survey)
+    if score is None:
+        raise BadRequest("Choose a score first.")
+    try:
+        rendered_at = tokens.read_nonce(request.app.state.settings.secret_key, subject, nonce)
+    except tokens.TokenInvalid:
+        raise BadRequest("This form is not valid any more. Reload the page and answer again.") from None
+    comment = form.get("comment")
+    if comment is not None and len(str(comment)) > responses.MAX_COMMENT:
+        raise BadRequest(f"The comment must be at most {responses.MAX_COMMENT} characters.")
+    answer = responses.Answer(
+        score=score, comment=None if comment is None else str(comment).strip(), locale=locale,
+        rendered_at=rendered_at, honeypot=str(form.get(HONEYPOT_FIELD) or ""),
+    )  # fmt: skip
+    return answer, nonce
+
+
+def _answered(request: Request, survey: Survey, locale: str, answer: responses.Answer, outcome: str,
+              action: str, subject: str) -> Response:  # fmt: skip
+    """The same reply whatever was decided, so a script learns nothing from it."""
+    if _wants_json(request):
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"status": "received"})
+    context = _page(request, survey, locale, subject, answer.score, action,
+                    {"thanks": True, "comment": answer.comment or ""})  # fmt: skip
+    return render(request, "public/answer.html", context, locale=locale)
+
+
+async def survey_page(request: Request) -> Response:
+    """GET shows the question with the score from the e-mail selected; POST records the answer."""
+    settings = request.app.state.settings
+    max_age = timedelta(days=settings.token_max_age_days)
+    invitation, expired = await _invitation(request, "survey", max_age)
+    locale = _locale(request, invitation)
+    if expired or invitation is None:
+        return render(request, "public/closed.html", {}, status_code=410, locale=locale)
+    survey = request.app.state.catalog.get(invitation.survey_id)
+    if survey is None:
+        return render(request, "public/closed.html", {}, status_code=410, locale=locale)
+    subject = f"invitation:{invitation.id}"
+    action = request.url.path
+    if request.method in {"GET", "HEAD"}:
+        try:
+            score = _score(request.query_params.get("score"), survey)
+        except BadRequest:
+            score = None  # a mangled link still shows the question
+        return render(request, "public/answer.html", _page(request, survey, locale, subject, score, action),
+                      locale=locale)  # fmt: skip
+    try:
+        answer, _ = await _read_answer(request, survey, subject, locale)
+    except BadRequest:
+        await responses.flag(survey.id, responses.BAD_NONCE, invitation.id)
+        raise
+    await invitation.fetch_related("touchpoint", "contact")
+    outcome = await responses.record_invitation_answer(invitation, survey, answer, settings)
+    return _answered(request, survey, locale, answer, outcome, action, subject)
+
+
+async def link_page(request: Request) -> Response:
+    """A public survey link (QR code, chat): anyone may answer; ?ref= and ?team= become dimensions."""
+    settings = request.app.state.settings
+    survey = request.app.state.catalog.get(request.path_params["survey_id"])
+    if survey is None or survey.audience != "customer":
+        raise NotFound("No such survey.")
+    locale = i18n.negotiate(request.query_params.get("lang"), None, request.headers.get("accept-language"),
+                            settings.default_locale)  # fmt: skip
+    subject = f"link:{survey.id}"
+    action = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+    if request.method in {"GET", "HEAD"}:
+        try:
+            score = _score(request.query_params.get("score"), survey)
+        except BadRequest:
+            score = None
+        return render(request, "public/answer.html", _page(request, survey, locale, subject, score, action),
+                      locale=locale)  # fmt: skip
+    limiter: RateLimiter = request.app.state.link_limiter
+    if not limiter.allow(request.client.host if request.client else "unknown"):
+        raise TooManyRequests("Too many answers from this address. Please wait a minute.")
+    try:
+        answer, nonce = await _read_answer(request, survey, subject, locale)
+    except BadRequest:
+        await responses.flag(survey.id, responses.BAD_NONCE)
+        raise
+    ref = (request.query_params.get("ref") or "")[:64]
+    team_slug = (request.query_params.get("team") or "")[:64]
+    team = await Team.get_or_none(slug=team_slug) if team_slug else None
+    dimensions = {"channel": "link", **({"ref": ref} if ref else {})}
+    outcome = await responses.record_link_answer(survey, nonce, dimensions, team.id if team else None, answer,
+                                                 settings)  # fmt: skip
+    return _answered(request, survey, locale, answer, outcome, action, subject)
+
+
 ROUTES = [
+    Route("/s/{token}", survey_page, methods=["GET", "POST"], name="survey"),
+    Route("/l/{survey_id}", link_page, methods=["GET", "POST"], name="survey_link"),
     Route("/u/{token}", unsubscribe, methods=["GET", "POST"], name="unsubscribe"),
 ]

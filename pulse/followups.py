@@ -1,0 +1,185 @@
+"""Follow-up cases: an unhappy answer gets an owner and a due date, so no complaint is lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.transactions import in_transaction
+
+from pulse import db, webhooks
+from pulse.catalog import Catalog, Survey
+from pulse.errors import BadRequest, Conflict
+from pulse.models import CaseNote, FollowUpCase, Invitation, OutboxMessage, Response, Team, User
+from pulse.settings import Settings
+from pulse.touchpoints import mail_domain
+
+STATUSES = ("open", "in_progress", "resolved", "closed_no_action")
+OPEN_STATUSES = ("open", "in_progress")
+TRANSITIONS = {
+    "open": {"in_progress", "resolved", "closed_no_action"},
+    "in_progress": {"open", "resolved", "closed_no_action"},
+    "resolved": {"open"},  # reopen
+    "closed_no_action": {"open"},
+}
+
+
+def add_business_days(start: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """`days` working days (Monday to Friday) after `start`, at the same local time."""
+    local = start.astimezone(tz)
+    while local.weekday() >= 5:  # an answer on a weekend starts the clock on Monday morning
+        local = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    remaining = days
+    while remaining > 0:
+        local += timedelta(days=1)
+        if local.weekday() < 5:
+            remaining -= 1
+    return local.astimezone(UTC)
+
+
+async def default_owner(settings: Settings) -> User | None:
+    if settings.default_case_owner:
+        user = await User.get_or_none(email=settings.default_case_owner.lower(), is_active=True)
+        if user:
+            return user
+    return await User.filter(role="admin", is_active=True).order_by("id").first()
+
+
+async def owner_for(team_id: int | None, settings: Settings) -> User | None:
+    """The team's owner, else the nearest ancestor's, else the default owner."""
+    seen: set[int] = set()
+    while team_id is not None and team_id not in seen:
+        seen.add(team_id)
+        team = await Team.get_or_none(id=team_id).select_related("owner")
+        if team is None:
+            break
+        if team.owner is not None and team.owner.is_active:
+            return team.owner
+        team_id = team.parent_id
+    return await default_owner(settings)
+
+
+async def _notify(kind: str, case: FollowUpCase, user: User, settings: Settings, now: datetime) -> None:
+    await OutboxMessage.create(
+        kind=kind, to_email=user.email, locale=user.locale, payload={"case_id": case.id, "user_id": user.id},
+        status="pending", next_attempt_at=now,
+        message_id=f"<case-{case.id}.{kind}.{int(now.timestamp())}@{mail_domain(settings.mail_from)}>",
+    )  # fmt: skip
+
+
+async def open_case(response: Response, survey: Survey, settings: Settings, now: datetime) -> FollowUpCase | None:
+    """Open a case for an unhappy answer (once per answer) and tell its owner."""
+    if await FollowUpCase.exists(response_id=response.id):
+        return None
+    contact_id = None
+    if response.invitation_id:
+        contact_id = await Invitation.filter(id=response.invitation_id).values_list("contact_id", flat=True).first()
+    owner = await owner_for(response.team_id, settings)
+    case = await FollowUpCase.create(
+        response_id=response.id, contact_id=contact_id, team_id=response.team_id, owner=owner, status="open",
+        due_at=add_business_days(now, settings.case_sla_business_days, ZoneInfo(settings.timezone)),
+        survey_id=survey.id, score=response.score,
+    )  # fmt: skip
+    if owner is not None:
+        await _notify("case_opened", case, owner, settings, now)
+    await webhooks.enqueue("case.opened", case_payload(case), settings, now)
+    return case
+
+
+async def answer_changed(response: Response, survey: Survey, previous: int, settings: Settings, now: datetime) -> None:
+    """The author changed a confirmed answer: a case is never deleted, it gets a note (or opens now)."""
+    case = await FollowUpCase.get_or_none(response_id=response.id)
+    if case is None:
+        if survey.is_unhappy(response.score):
+            await open_case(response, survey, settings, now)
+        return
+    body = f"The customer changed the score from {previous} to {response.score}."
+    if response.comment:
+        body += f" Comment: {response.comment}"
+    await CaseNote.create(case=case, author=None, body=body)
+    case.score = response.score
+    await case.save(update_fields=["score", "updated_at"])
+    await webhooks.enqueue("case.updated", case_payload(case), settings, now)
+
+
+async def update_case(
+    case: FollowUpCase, settings: Settings, *, status: str | None = None, owner_email: str | None = None,
+    note: str | None = None, author: User | None = None, now: datetime | None = None,
+) -> FollowUpCase:  # fmt: skip
+    """Change a case's status or owner and/or add a note; refuses transitions that make no sense."""
+    now = now or datetime.now(UTC)
+    async with in_transaction():
+        if status is not None and status != case.status:
+            if status not in STATUSES:
+                raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
+            if status not in TRANSITIONS[case.status]:
+                raise Conflict(f"A case that is {case.status} cannot become {status}.")
+            await CaseNote.create(case=case, author=author, body=f"Status: {case.status} → {status}.")
+            case.status = status
+        if owner_email is not None:
+            owner = await User.get_or_none(email=owner_email.strip().lower(), is_active=True)
+            if owner is None:
+                raise BadRequest(f"No active user has the e-mail {owner_email}.")
+            if owner.id != case.owner_id:
+                case.owner = owner
+                await CaseNote.create(case=case, author=author, body=f"Owner: {owner.email}.")
+                await _notify("case_opened", case, owner, settings, now)
+        if note is not None:
+            if not note.strip():
+                raise BadRequest("A note cannot be empty.")
+            if len(note) > 10000:
+                raise BadRequest("A note must be at most 10,000 characters.")
+            await CaseNote.create(case=case, author=author, body=note.strip())
+        await case.save()
+        await webhooks.enqueue("case.updated", case_payload(case), settings, now)
+    return case
+
+
+async def escalate_overdue(settings: Settings, now: datetime | None = None) -> int:
+    """Overdue open cases go to the parent team's owner, once each (a worker step)."""
+    now = now or datetime.now(UTC)
+    overdue = await FollowUpCase.filter(status__in=OPEN_STATUSES, due_at__lt=now, escalated_at=None).limit(200)
+    for case in overdue:
+        async with in_transaction():
+            if not await FollowUpCase.filter(id=case.id, escalated_at=None).update(escalated_at=now):
+                continue  # another worker escalated it
+            team = await Team.get_or_none(id=case.team_id) if case.team_id else None
+            target = await owner_for(team.parent_id, settings) if team and team.parent_id else None
+            target = target or await default_owner(settings)
+            if target is None:
+                continue
+            await CaseNote.create(case=case, author=None, body=f"Overdue: escalated to {target.email}.")
+            await _notify("case_escalated", case, target, settings, now)
+            await webhooks.enqueue("case.updated", {**case_payload(case), "escalated_to": target.email}, settings, now)
+    return len(overdue)
+
+
+async def orphans(catalog: Catalog) -> dict[str, int]:
+    """Complaints nobody owns: confirmed unhappy answers with no case, and open cases with no owner."""
+    without_case = 0
+    for survey in catalog:
+        unhappy = [n for n in survey.scores if survey.is_unhappy(n)]
+        [(count,)] = await db.fetch(
+            f"SELECT COUNT(*) FROM response r WHERE r.survey_id = ? AND r.confirmed = ? AND r.discarded = ?"
+            f" AND r.score IN ({db.marks(len(unhappy))})"
+            " AND NOT EXISTS (SELECT 1 FROM followup_case c WHERE c.response_id = r.id)",
+            [survey.id, True, False, *unhappy],
+        )
+        without_case += count
+    without_owner = await FollowUpCase.filter(owner_id=None, status__in=OPEN_STATUSES).count()
+    return {"unhappy_answers_without_case": without_case, "open_cases_without_owner": without_owner}
+
+
+def case_payload(case: FollowUpCase) -> dict:
+    return {
+        "id": case.id,
+        "status": case.status,
+        "survey": case.survey_id,
+        "score": case.score,
+        "response_id": case.response_id,
+        "contact_id": case.contact_id,
+        "team_id": case.team_id,
+        "owner_id": case.owner_id,
+        "due_at": case.due_at.isoformat(),
+        "escalated_at": case.escalated_at.isoformat() if case.escalated_at else None,
+    }

@@ -1,0 +1,220 @@
+"""Record answers: provisional on the first human signal, confirmed when nothing contradicts it.
+
+Link scanners fetch links (a GET records nothing), run scripts and click buttons. What they do not do is
+wait for a person: a POST less than a second after its page was rendered, a filled honeypot, or a flurry of
+different scores is flagged and never counted. An answer becomes part of the numbers (and opens a case when
+unhappy) when its author adds a comment, or when FLAP_SECONDS pass without a conflicting score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from pulse import followups, webhooks
+from pulse.catalog import Catalog, Survey
+from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
+from pulse.settings import Settings
+
+MIN_RENDER_SECONDS = 1.0
+FLAP_SECONDS = 3.0
+MAX_COMMENT = 5000
+
+# why an attempt was not counted
+HONEYPOT, TOO_FAST, FLAPPING, BAD_NONCE = "honeypot", "too_fast", "score_flapping", "bad_nonce"
+
+
+@dataclass(frozen=True)
+class Answer:
+    score: int
+    comment: str | None  # None: the form had no comment field; "" clears a comment
+    locale: str
+    rendered_at: float  # from the page's signed nonce
+    honeypot: str = ""
+
+
+async def flag(survey_id: str, reason: str, invitation_id: int | None = None, score: int | None = None) -> None:
+    await FlaggedAttempt.create(survey_id=survey_id, invitation_id=invitation_id, reason=reason, score=score)
+
+
+def suspicious(answer: Answer, now: datetime) -> str | None:
+    """The reason a POST looks automated, before anything is read from the database."""
+    if answer.honeypot.strip():
+        return HONEYPOT
+    if now.timestamp() - answer.rendered_at < MIN_RENDER_SECONDS:
+        return TOO_FAST
+    return None
+
+
+def snapshot(invitation: Invitation | None, settings: Settings, extra: dict | None = None) -> dict:
+    """The dimensions an answer is analysed by, frozen at answer time."""
+    dims: dict = dict(extra or {})
+    if invitation is None:
+        return dims
+    contact = invitation.contact
+    touchpoint = invitation.touchpoint
+    if contact is not None:
+        for name in settings.segment_attributes:
+            if name in (contact.attributes or {}):
+                dims[name] = contact.attributes[name]
+        if contact.first_purchase_at and touchpoint is not None:
+            dims["days_since_sale"] = max((touchpoint.occurred_at - contact.first_purchase_at).days, 0)
+    return dims
+
+
+async def _version_id(survey: Survey) -> int | None:
+    version = await SurveyVersion.get_or_none(survey_id=survey.id, checksum=survey.checksum)
+    return version.id if version else None
+
+
+def _history_entry(response: Response, now: datetime) -> dict:
+    return {"score": response.score, "comment": response.comment, "at": now.isoformat()}
+
+
+async def record_invitation_answer(
+    invitation: Invitation, survey: Survey, answer: Answer, settings: Settings, now: datetime | None = None
+) -> str:
+    """Store an answer given through an e-mail link; returns recorded, confirmed, flagged or discarded."""
+    now = now or datetime.now(UTC)
+    if reason := suspicious(answer, now):
+        await flag(survey.id, reason, invitation.id, answer.score)
+        return "flagged"
+    async with in_transaction():
+        response = await Response.filter(invitation_id=invitation.id).select_for_update().first()
+        if response is None:
+            touchpoint = invitation.touchpoint
+            response = Response(
+                survey_id=survey.id,
+                survey_version_id=await _version_id(survey),
+                invitation_id=invitation.id,
+                touchpoint_type=touchpoint.type if touchpoint else None,
+                team_id=touchpoint.team_id if touchpoint else None,
+                channel=touchpoint.channel if touchpoint else None,
+                stage=touchpoint.stage if touchpoint else None,
+                dimensions=snapshot(invitation, settings),
+            )
+            await Invitation.filter(id=invitation.id).update(status="answered", answered_at=now)
+        outcome = await _apply(response, survey, answer, settings, now)
+    return outcome
+
+
+async def record_link_answer(
+    survey: Survey, nonce: str, dimensions: dict, team_id: int | None, answer: Answer, settings: Settings,
+    now: datetime | None = None,
+) -> str:  # fmt: skip
+    """Store an answer given through a public survey link: one response per rendered page."""
+    now = now or datetime.now(UTC)
+    if reason := suspicious(answer, now):
+        await flag(survey.id, reason, None, answer.score)
+        return "flagged"
+    key = hashlib.sha256(nonce.encode()).hexdigest()
+    async with in_transaction():
+        response = await Response.filter(link_key=key).select_for_update().first()
+        if response is None:
+            response = Response(
+                survey_id=survey.id, survey_version_id=await _version_id(survey), link_key=key, team_id=team_id,
+                channel=dimensions.get("channel", "link"), dimensions=dimensions,
+            )  # fmt: skip
+        outcome = await _apply(response, survey, answer, settings, now)
+    return outcome
+
+
+async def _apply(response: Response, survey: Survey, answer: Answer, settings: Settings, now: datetime) -> str:
+    """The shared rules for a new or repeated answer; runs inside the caller's transaction."""
+    new = response.id is None
+    comment = answer.comment if answer.comment is not None else (response.comment if not new else "")
+    confirm = bool(answer.comment and answer.comment.strip())
+    recent = not new and response.updated_at is not None and (now - response.updated_at).total_seconds() < FLAP_SECONDS
+    if not new and answer.score != response.score and recent:
+        # several different scores within seconds: a script clicking buttons, not a person
+        await flag(survey.id, FLAPPING, response.invitation_id, answer.score)
+        if not response.confirmed:
+            response.discarded = True
+            await response.save()
+        return "discarded"
+    if not new and response.discarded and recent:
+        await flag(survey.id, FLAPPING, response.invitation_id, answer.score)
+        return "discarded"
+
+    previous = None if new else response.score
+    was_confirmed = response.confirmed
+    if not new and (previous != answer.score or response.comment != comment):
+        response.history = [*response.history, _history_entry(response, now)]
+    response.score = answer.score
+    response.scores = {survey.question.id: answer.score}
+    response.question_id = survey.question.id
+    response.comment = comment
+    response.locale = answer.locale
+    response.answered_at = now
+    response.day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    response.discarded = False
+    if confirm or was_confirmed:
+        response.confirmed = True
+        response.provisional_until = None
+    else:
+        response.provisional_until = now + timedelta(seconds=FLAP_SECONDS)
+    try:
+        async with in_transaction():  # a savepoint: a lost race rolls back this insert only
+            await response.save()
+    except IntegrityError:
+        return "discarded"  # a concurrent first POST for the same page won the race; this one is a duplicate
+    if response.confirmed and not was_confirmed:
+        await on_confirmed(response, survey, settings, now)
+        return "confirmed"
+    if was_confirmed and previous is not None and (previous != answer.score or confirm):
+        await on_changed(response, survey, previous, settings, now)
+    return "confirmed" if response.confirmed else "recorded"
+
+
+async def on_confirmed(response: Response, survey: Survey, settings: Settings, now: datetime) -> None:
+    """The answer now counts: an unhappy one opens a case, and the webhook hears of it."""
+    if survey.is_unhappy(response.score):
+        await followups.open_case(response, survey, settings, now)
+    await webhooks.enqueue("response.recorded", response_payload(response, survey), settings, now)
+
+
+async def on_changed(response: Response, survey: Survey, previous: int, settings: Settings, now: datetime) -> None:
+    """A confirmed answer was changed by its author with the same link."""
+    await followups.answer_changed(response, survey, previous, settings, now)
+    await webhooks.enqueue("response.recorded", {**response_payload(response, survey), "previous_score": previous},
+                           settings, now)  # fmt: skip
+
+
+def response_payload(response: Response, survey: Survey) -> dict:
+    return {
+        "id": response.id,
+        "survey": survey.id,
+        "question": response.question_id,
+        "score": response.score,
+        "band": survey.band_for(response.score).name,
+        "comment": response.comment,
+        "locale": response.locale,
+        "answered_at": response.answered_at.isoformat() if response.answered_at else None,
+        "invitation_id": response.invitation_id,
+        "touchpoint_type": response.touchpoint_type,
+        "team_id": response.team_id,
+        "channel": response.channel,
+        "stage": response.stage,
+        "dimensions": response.dimensions,
+    }
+
+
+async def confirm_due(catalog: Catalog, settings: Settings, now: datetime | None = None) -> int:
+    """Confirm provisional answers whose quiet period has passed (a worker step); returns how many."""
+    now = now or datetime.now(UTC)
+    due = await Response.filter(confirmed=False, discarded=False, provisional_until__lte=now).limit(500)
+    for response in due:
+        survey = catalog.get(response.survey_id)
+        async with in_transaction():
+            claimed = await Response.filter(id=response.id, confirmed=False, discarded=False).update(
+                confirmed=True, provisional_until=None
+            )
+            if claimed and survey is not None:  # another worker may have confirmed it first
+                response.confirmed = True
+                await on_confirmed(response, survey, settings, now)
+    return len(due)
