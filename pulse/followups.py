@@ -10,6 +10,8 @@ from tortoise.transactions import in_transaction
 from pulse import db, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
+
+__all__ = ["Conflict"]
 from pulse.models import CaseNote, FollowUpCase, Invitation, OutboxMessage, Response, Team, User
 from pulse.settings import Settings
 from pulse.touchpoints import mail_domain
@@ -73,7 +75,8 @@ async def open_case(response: Response, survey: Survey, settings: Settings, now:
         return None
     contact_id = None
     if response.invitation_id:
-        contact_id = await Invitation.filter(id=response.invitation_id).values_list("contact_id", flat=True).first()
+        found = await Invitation.filter(id=response.invitation_id).values_list("contact_id", flat=True)
+        contact_id = found[0] if found else None
     owner = await owner_for(response.team_id, settings)
     case = await FollowUpCase.create(
         response_id=response.id, contact_id=contact_id, team_id=response.team_id, owner=owner, status="open",

@@ -8,6 +8,7 @@ when that server cannot be reached.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import socket
@@ -253,3 +254,92 @@ def event(number: int = 1, **changes) -> dict:
         else:
             data[key] = value
     return data
+
+
+async def sent_invitation(settings, catalog, number: int = 1, **changes) -> "Invitation":
+    """An invitation that was e-mailed (status sent), for a contact of team support-warsaw by default."""
+    from datetime import UTC, datetime, timedelta
+
+    from pulse.models import Invitation
+    from pulse.touchpoints import ingest
+
+    occurred = (datetime.now(UTC) - timedelta(minutes=90)).isoformat()
+    [outcome] = await ingest([event(number, occurred_at=occurred, **changes)], catalog, settings)
+    assert outcome.status == "invited", outcome.as_json()
+    now = datetime.now(UTC)
+    await Invitation.filter(id=outcome.invitation_id).update(status="sent", sent_at=now,
+                                                             expires_at=now + timedelta(days=30))  # fmt: skip
+    return await Invitation.get(id=outcome.invitation_id)
+
+
+def survey_url(settings, invitation_id: int) -> str:
+    from pulse import tokens
+
+    return f"/s/{tokens.make_token(settings.secret_key, 'survey', invitation_id)}"
+
+
+def old_nonce(settings, subject: str, seconds: float = 2.0) -> str:
+    """The nonce of a page rendered `seconds` ago (a person takes at least a second to answer)."""
+    import time
+
+    from pulse import tokens
+
+    return tokens.make_nonce(settings.secret_key, subject, time.time() - seconds)
+
+
+PASSWORD = "correct horse battery staple"
+
+
+class Org:
+    """The personas every test can rely on: who owns what."""
+
+    admin: "User"
+    hr: "User"
+    analyst: "User"
+    care_lead: "User"  # manager of customer-care (the parent team)
+    warsaw_lead: "User"  # manager of support-warsaw
+    milan_lead: "User"  # manager of support-milan
+    care: "Team"
+    warsaw: "Team"
+    milan: "Team"
+
+
+@functools.cache
+def password_hash() -> str:
+    """One argon2 hash of PASSWORD for every persona (hashing costs ~50 ms each)."""
+    from pulse.accounts import hash_password
+
+    return hash_password(PASSWORD)
+
+
+async def persona(email: str, role: str, name: str, locale: str = "en", teams: tuple = ()) -> "User":
+    from pulse.models import User, UserTeam
+
+    user = await User.create(email=email, password_hash=password_hash(), role=role, display_name=name, locale=locale)
+    for team in teams:
+        await UserTeam.create(user=user, team=team)
+    return user
+
+
+async def make_org() -> Org:
+    from pulse.models import Team
+
+    org = Org()
+    org.admin = await persona("alice@example.com", "admin", "Alice Admin")
+    org.hr = await persona("hana@example.com", "hr", "Hana HR", "sl")
+    org.analyst = await persona("ana@example.com", "analyst", "Ana Analyst")
+    org.care = await Team.create(slug="customer-care", name="Customer Care")
+    org.warsaw = await Team.create(slug="support-warsaw", name="Support Warsaw", parent=org.care)
+    org.milan = await Team.create(slug="support-milan", name="Support Milan", parent=org.care)
+    org.care_lead = await persona("carol@example.com", "manager", "Carol Care", teams=(org.care,))
+    org.warsaw_lead = await persona("bob@example.com", "manager", "Bob Warsaw", "pl", (org.warsaw,))
+    org.milan_lead = await persona("marco@example.com", "manager", "Marco Milan", "it", (org.milan,))
+    for team, owner in ((org.care, org.care_lead), (org.warsaw, org.warsaw_lead), (org.milan, org.milan_lead)):
+        team.owner = owner
+        await team.save()
+    return org
+
+
+@pytest.fixture
+async def org(mail_app) -> Org:
+    return await make_org()

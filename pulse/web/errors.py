@@ -36,7 +36,11 @@ API_MESSAGES = {404: "No such endpoint.", 405: "Method not allowed.", 500: "Inte
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+    """The API and scripts that ask for JSON get JSON; people get a page."""
+    if request.url.path.startswith("/api/") or request.url.path == "/healthz":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
 
 
 def error_response(request: Request, status: int, message: str, errors: list | None = None) -> Response:

@@ -96,6 +96,8 @@ def _page(request: Request, survey: Survey, locale: str, subject: str, score: in
         "nonce": tokens.make_nonce(settings.secret_key, subject, time.time()),
         "honeypot": HONEYPOT_FIELD,
         "action": action,
+        "thanks": False,
+        "comment": "",
         **(extra or {}),
     }
 
