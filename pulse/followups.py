@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -65,7 +66,7 @@ async def _notify(kind: str, case: FollowUpCase, user: User, settings: Settings,
     await OutboxMessage.create(
         kind=kind, to_email=user.email, locale=user.locale, payload={"case_id": case.id, "user_id": user.id},
         status="pending", next_attempt_at=now,
-        message_id=f"<case-{case.id}.{kind}.{int(now.timestamp())}@{mail_domain(settings.mail_from)}>",
+        message_id=f"<case-{case.id}.{kind}.{secrets.token_hex(6)}@{mail_domain(settings.mail_from)}>",
     )  # fmt: skip
 
 
