@@ -29,6 +29,7 @@ from asgi_lifespan import LifespanManager
 from pulse import db
 from pulse.app import create_app
 from pulse.catalog import load_catalog
+from pulse.models import Team, User
 from pulse.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,7 +257,7 @@ def event(number: int = 1, **changes) -> dict:
     return data
 
 
-async def sent_invitation(settings, catalog, number: int = 1, **changes) -> "Invitation":
+async def sent_invitation(settings, catalog, number: int = 1, **changes):
     """An invitation that was e-mailed (status sent), for a contact of team support-warsaw by default."""
     from datetime import UTC, datetime, timedelta
 
@@ -267,8 +268,9 @@ async def sent_invitation(settings, catalog, number: int = 1, **changes) -> "Inv
     [outcome] = await ingest([event(number, occurred_at=occurred, **changes)], catalog, settings)
     assert outcome.status == "invited", outcome.as_json()
     now = datetime.now(UTC)
-    await Invitation.filter(id=outcome.invitation_id).update(status="sent", sent_at=now,
-                                                             expires_at=now + timedelta(days=30))  # fmt: skip
+    await Invitation.filter(id=outcome.invitation_id).update(
+        status="sent", sent_at=now, expires_at=now + timedelta(days=30)
+    )
     return await Invitation.get(id=outcome.invitation_id)
 
 
@@ -293,15 +295,15 @@ PASSWORD = "correct horse battery staple"
 class Org:
     """The personas every test can rely on: who owns what."""
 
-    admin: "User"
-    hr: "User"
-    analyst: "User"
-    care_lead: "User"  # manager of customer-care (the parent team)
-    warsaw_lead: "User"  # manager of support-warsaw
-    milan_lead: "User"  # manager of support-milan
-    care: "Team"
-    warsaw: "Team"
-    milan: "Team"
+    admin: User
+    hr: User
+    analyst: User
+    care_lead: User  # manager of customer-care (the parent team)
+    warsaw_lead: User  # manager of support-warsaw
+    milan_lead: User  # manager of support-milan
+    care: Team
+    warsaw: Team
+    milan: Team
 
 
 @functools.cache
@@ -312,7 +314,7 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-async def persona(email: str, role: str, name: str, locale: str = "en", teams: tuple = ()) -> "User":
+async def persona(email: str, role: str, name: str, locale: str = "en", teams: tuple = ()):
     from pulse.models import User, UserTeam
 
     user = await User.create(email=email, password_hash=password_hash(), role=role, display_name=name, locale=locale)

@@ -11,8 +11,9 @@ from tests.conftest import make_key, old_nonce, sent_invitation, survey_url
 
 async def answer(client, settings, invitation, score, comment="x"):
     data = {"score": str(score), "comment": comment, "nonce": old_nonce(settings, f"invitation:{invitation.id}")}
-    assert (await client.post(survey_url(settings, invitation.id), data=data,
-                              headers={"accept": "application/json"})).status_code == 200  # fmt: skip
+    assert (
+        await client.post(survey_url(settings, invitation.id), data=data, headers={"accept": "application/json"})
+    ).status_code == 200
 
 
 @pytest.fixture
@@ -38,10 +39,13 @@ async def test_cases_list_filters_and_pages(mail_client: httpx.AsyncClient, answ
     assert (await mail_client.get("/api/v1/cases?team=customer-care", headers=auth(key))).json()["cases"]  # subtree
     assert (await mail_client.get("/api/v1/cases?team=support-milan", headers=auth(key))).json()["cases"] == []
     assert (await mail_client.get("/api/v1/cases?overdue=true", headers=auth(key))).json()["cases"] == []
-    for bad, message in (("status=lost", "status must be one of open, in_progress, resolved, closed_no_action."),
-                         ("team=nope", "No team has the slug 'nope'."), ("overdue=maybe", "overdue must be true or false."),
-                         ("cursor=%%%", "cursor is not valid: pass back the next_cursor of the previous page."),
-                         ("limit=0", "limit must be a whole number from 1 to 1000.")):  # fmt: skip
+    for bad, message in (
+        ("status=lost", "status must be one of open, in_progress, resolved, closed_no_action."),
+        ("team=nope", "No team has the slug 'nope'."),
+        ("overdue=maybe", "overdue must be true or false."),
+        ("cursor=%%%", "cursor is not valid: pass back the next_cursor of the previous page."),
+        ("limit=0", "limit must be a whole number from 1 to 1000."),
+    ):
         reply = await mail_client.get(f"/api/v1/cases?{bad}", headers=auth(key))
         assert (reply.status_code, reply.json()["error"]) == (400, message)
     orphans = (await mail_client.get("/api/v1/cases/orphans", headers=auth(key))).json()
@@ -55,13 +59,17 @@ async def test_a_case_is_read_and_updated(mail_client: httpx.AsyncClient, answer
     detail = (await mail_client.get(url, headers=auth(reader))).json()
     assert (detail["status"], detail["comment"], detail["notes"]) == ("open", "comment 1", [])
     assert (await mail_client.patch(url, json={"status": "resolved"}, headers=auth(reader))).status_code == 403
-    updated = await mail_client.patch(url, json={"status": "in_progress", "note": "Calling back", "owner":
-                                                 "carol@example.com"}, headers=auth(writer))  # fmt: skip
+    updated = await mail_client.patch(
+        url, json={"status": "in_progress", "note": "Calling back", "owner": "carol@example.com"}, headers=auth(writer)
+    )
     assert updated.status_code == 200
     body = updated.json()
     assert (body["status"], body["owner"]) == ("in_progress", "carol@example.com")
-    assert [n["body"] for n in body["notes"]] == ["Status: open → in_progress.", "Owner: carol@example.com.",
-                                                  "Calling back"]  # fmt: skip
+    assert [n["body"] for n in body["notes"]] == [
+        "Status: open → in_progress.",
+        "Owner: carol@example.com.",
+        "Calling back",
+    ]
     for payload, status, message in (
         ({"status": "archived"}, 400, "status must be one of open, in_progress, resolved, closed_no_action."),
         ({"owner": "nobody@example.com"}, 400, "No active user has the e-mail nobody@example.com."),

@@ -44,8 +44,13 @@ async def test_an_unhappy_answer_opens_a_case_for_the_team_owner_with_a_localize
     assert case.due_at > datetime.now(UTC) + timedelta(days=1)
     await Dispatcher(mail_settings, catalog, environment()).step()
     [mail] = smtp.by_recipient("bob@example.com")
-    assert mail["Subject"] == i18n.translate("pl", "An unhappy answer needs you: %(score)s of %(top)s in %(survey)s",
-                                             score=1, top=5, survey=catalog.get("csat").title["pl"])  # fmt: skip
+    assert mail["Subject"] == i18n.translate(
+        "pl",
+        "An unhappy answer needs you: %(score)s of %(top)s in %(survey)s",
+        score=1,
+        top=5,
+        survey=catalog.get("csat").title["pl"],
+    )
     html = mail.get_body(("html",)).get_content()
     assert "Nobody &lt;b&gt;called&lt;/b&gt; back" in html
     assert f"http://testserver/cases/{case.id}" in html
@@ -89,15 +94,20 @@ async def test_status_changes_follow_the_lifecycle(mail_client, mail_settings, c
     invitation = await sent_invitation(mail_settings, catalog)
     await answer(mail_client, mail_settings, invitation, 1)
     case = await FollowUpCase.get()
-    await followups.update_case(case, mail_settings, status="in_progress", note="Called, left a message",
-                                author=org.warsaw_lead)  # fmt: skip
+    await followups.update_case(
+        case, mail_settings, status="in_progress", note="Called, left a message", author=org.warsaw_lead
+    )
     await followups.update_case(case, mail_settings, status="resolved")
-    with pytest.raises(followups.Conflict, match="A case that is resolved cannot become in_progress."):
+    with pytest.raises(followups.Conflict, match=r"A case that is resolved cannot become in_progress\."):
         await followups.update_case(case, mail_settings, status="in_progress")
     await followups.update_case(case, mail_settings, status="open")  # reopened
     bodies = [n.body for n in await CaseNote.filter(case_id=case.id).order_by("id")]
-    assert bodies == ["Status: open → in_progress.", "Called, left a message", "Status: in_progress → resolved.",
-                      "Status: resolved → open."]  # fmt: skip
+    assert bodies == [
+        "Status: open → in_progress.",
+        "Called, left a message",
+        "Status: in_progress → resolved.",
+        "Status: resolved → open.",
+    ]
 
 
 async def test_no_complaint_is_orphaned(mail_client, mail_settings, catalog, org):

@@ -17,8 +17,9 @@ async def test_a_link_page_records_nothing_until_a_human_posts(mail_client, mail
     assert '<html lang="it">' in page.text
     assert await Response.all().count() == 0
     nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
-    assert (await mail_client.post("/l/csat?ref=receipt-42&team=support-warsaw",
-                                   data={"score": "5", "nonce": nonce})).status_code == 200  # fmt: skip
+    assert (
+        await mail_client.post("/l/csat?ref=receipt-42&team=support-warsaw", data={"score": "5", "nonce": nonce})
+    ).status_code == 200
     assert await Response.all().count() == 0  # posted within a second of rendering: a script
     assert await FlaggedAttempt.filter(reason="too_fast").count() == 1
     nonce = old_nonce(mail_settings, "link:csat")
@@ -44,7 +45,9 @@ async def test_a_client_posting_too_often_is_told_to_wait(mail_client, mail_sett
         codes.append(reply.status_code)
     assert codes == [200, 200, 200, 429, 429]
     assert (await mail_client.post("/l/csat", data={"score": "5"}, headers={"accept": "application/json"})).json() == {
-        "error": "Too many answers from this address. Please wait a minute.", "errors": []}  # fmt: skip
+        "error": "Too many answers from this address. Please wait a minute.",
+        "errors": [],
+    }
 
 
 def test_the_rate_limiter_window_slides():

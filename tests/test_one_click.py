@@ -57,7 +57,10 @@ async def test_a_human_paced_post_records_a_provisional_answer_that_then_counts(
     assert (response.score, response.confirmed, response.discarded) == (2, False, False)
     assert response.dimensions == {}  # the event had no segment attributes
     assert (response.team_id, response.touchpoint_type, response.channel) == (
-        (await invitation.touchpoint).team_id, "support_ticket_closed", "phone")  # fmt: skip
+        (await invitation.touchpoint).team_id,
+        "support_ticket_closed",
+        "phone",
+    )
     assert (await Invitation.get(id=invitation.id)).status == "answered"
     assert await FollowUpCase.all().count() == 0  # not yet: nothing counts while provisional
     assert await responses.confirm_due(catalog, mail_settings) == 0
@@ -144,9 +147,14 @@ async def test_the_same_link_changes_the_answer_later_and_history_is_kept(
     assert (await FollowUpCase.get(id=case.id)).status == "open"  # the case stays for its owner to close
 
 
-@pytest.mark.parametrize(("score", "message"), [("11", "score must be between 1 and 5"),
-                                                ("x", "score must be a whole number between 1 and 5"),
-                                                ("", "Choose a score first.")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("score", "message"),
+    [
+        ("11", "score must be between 1 and 5"),
+        ("x", "score must be a whole number between 1 and 5"),
+        ("", "Choose a score first."),
+    ],
+)
 async def test_a_bad_score_is_400_with_a_sentence(mail_client, mail_settings, invitation, score, message):
     answer = await post(mail_client, mail_settings, invitation, score)
     assert answer.status_code == 400

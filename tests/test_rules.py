@@ -14,10 +14,22 @@ from pulse import rules
 from pulse.rules import Event, Policy, Prior, decide, out_of_quiet_hours
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-POLICY = Policy(fatigue_days=30, quiet_hours=(time(20), time(8)), default_timezone="Europe/Warsaw",
-                priority_window=timedelta(hours=1))  # fmt: skip
-ZONES = ["Europe/Warsaw", "Europe/Ljubljana", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
-         "Pacific/Chatham", "UTC", "America/Santiago"]  # fmt: skip
+POLICY = Policy(
+    fatigue_days=30,
+    quiet_hours=(time(20), time(8)),
+    default_timezone="Europe/Warsaw",
+    priority_window=timedelta(hours=1),
+)
+ZONES = [
+    "Europe/Warsaw",
+    "Europe/Ljubljana",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "UTC",
+    "America/Santiago",
+]
 
 
 def ev(kind="support_ticket_closed", at=NOW - timedelta(hours=2), key="e1", contact="c1", **extra) -> Event:
@@ -70,15 +82,17 @@ def test_quiet_hours_across_the_dst_change():
 def test_a_higher_priority_event_close_by_replaces_the_scheduled_one(catalog):
     scheduled_csat = Prior(7, "csat", "scheduled", NOW + timedelta(minutes=30), 20)
     purchase_key = next(f"p{n}" for n in range(100) if rules.sample("nps", "c1", f"p{n}") < 0.5)
-    later = decide(ev("purchase", key=purchase_key, at=NOW - timedelta(minutes=1440 - 20)), [scheduled_csat],
-                   catalog, POLICY, NOW)  # fmt: skip
+    later = decide(
+        ev("purchase", key=purchase_key, at=NOW - timedelta(minutes=1440 - 20)), [scheduled_csat], catalog, POLICY, NOW
+    )
     assert later.invite and later.survey.id == "nps" and later.supersedes == 7
     lower = Prior(8, "nps", "scheduled", NOW + timedelta(minutes=30), 30)
     assert decide(ev(), [lower], catalog, POLICY, NOW).reason == "fatigue"  # CSAT does not beat NPS
 
 
-types = st.sampled_from(["support_ticket_closed", "purchase", "renewal", "return_processed", "complaint_closed",
-                         "onboarding_visit"])  # fmt: skip
+types = st.sampled_from(
+    ["support_ticket_closed", "purchase", "renewal", "return_processed", "complaint_closed", "onboarding_visit"]
+)
 events = st.lists(
     st.tuples(types, st.integers(min_value=0, max_value=200 * 24 * 60), st.sampled_from(ZONES)), min_size=1, max_size=40
 )
@@ -87,20 +101,26 @@ events = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(events=events, quiet_start=st.integers(0, 23), quiet_length=st.integers(1, 14), fatigue=st.integers(1, 60))
 def test_no_two_invitations_inside_the_window_in_any_order(catalog, events, quiet_start, quiet_length, fatigue):
-    policy = Policy(fatigue_days=fatigue, quiet_hours=(time(quiet_start), time((quiet_start + quiet_length) % 24)),
-                    default_timezone="UTC", priority_window=timedelta(hours=2))  # fmt: skip
+    policy = Policy(
+        fatigue_days=fatigue,
+        quiet_hours=(time(quiet_start), time((quiet_start + quiet_length) % 24)),
+        default_timezone="UTC",
+        priority_window=timedelta(hours=2),
+    )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     history: list[Prior] = []
     for number, (kind, minute, zone) in enumerate(events):
         occurred = start + timedelta(minutes=minute)
         now = max(occurred, start + timedelta(minutes=max(m for _, m, _ in events) // 2))  # arrivals out of order
-        decision = decide(Event(kind, occurred, "c1", f"e{number}", "a@example.com", zone), history, catalog, policy,
-                          now)  # fmt: skip
+        decision = decide(
+            Event(kind, occurred, "c1", f"e{number}", "a@example.com", zone), history, catalog, policy, now
+        )
         if decision.invite:
             if decision.supersedes is not None:
                 history = [p for p in history if p.invitation_id != decision.supersedes]
-            history.append(Prior(number, decision.survey.id, "scheduled", decision.send_at,
-                                 decision.survey.trigger.priority))  # fmt: skip
+            history.append(
+                Prior(number, decision.survey.id, "scheduled", decision.send_at, decision.survey.trigger.priority)
+            )
             local = decision.send_at.astimezone(ZoneInfo(zone)).time()
             assert not rules.in_quiet_hours(local, policy.quiet_hours)
             assert decision.send_at >= occurred

@@ -218,11 +218,19 @@ async def test_csv_upload_flattens_contact_columns(mail_client: httpx.AsyncClien
 
 
 async def test_addresses_need_an_ascii_local_part_and_get_an_idna_domain(mail_client: httpx.AsyncClient, key: str):
-    batch = {"events": [event(1, occurred_at=recent(), contact_email="piotr.wójcik@example.com"),
-                        event(2, occurred_at=recent(), contact_email="anna@żabka.pl")]}  # fmt: skip
+    batch = {
+        "events": [
+            event(1, occurred_at=recent(), contact_email="piotr.wójcik@example.com"),
+            event(2, occurred_at=recent(), contact_email="anna@żabka.pl"),
+        ]
+    }
     results = (await mail_client.post("/api/v1/touchpoints", json=batch, headers=auth(key))).json()["results"]
     assert results[0]["status"] == "invalid"
-    assert results[0]["errors"] == [{"field": "contact.email", "message": "contact.email must have an ASCII part "
-                                     "before the @ (SMTPUTF8 is not supported)"}]  # fmt: skip
+    assert results[0]["errors"] == [
+        {
+            "field": "contact.email",
+            "message": "contact.email must have an ASCII part before the @ (SMTPUTF8 is not supported)",
+        }
+    ]
     assert results[1]["status"] == "invited"
     assert (await Contact.get(external_id="C-2")).email == "anna@xn--abka-99a.pl"

@@ -52,8 +52,9 @@ async def test_one_click_post_opts_out_without_a_session_or_redirect(mail_client
     assert (await Invitation.get(id=invitation_id)).status == "suppressed"
     assert (await OutboxMessage.get(invitation_id=invitation_id)).status == "suppressed"
     # and the rules skip this person from now on
-    [again] = await ingest([event(5, contact_external_id="C-1", occurred_at=datetime.now(UTC).isoformat())],
-                           catalog, mail_settings)  # fmt: skip
+    [again] = await ingest(
+        [event(5, contact_external_id="C-1", occurred_at=datetime.now(UTC).isoformat())], catalog, mail_settings
+    )
     assert (again.status, again.reason) == ("skipped", "opted_out")
 
 

@@ -39,10 +39,17 @@ class Receiver:
 async def receiver():
     found = Receiver()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/hook", found.endpoint, methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning", lifespan="off"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/hook", found.endpoint, methods=["POST"])]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.01)
     found.url = f"http://127.0.0.1:{port}/hook"
     yield found
@@ -52,8 +59,13 @@ async def receiver():
 
 @pytest.fixture
 async def hooked(database_url, catalog, receiver, smtp):
-    settings = make_settings(database_url, PULSE_WEBHOOK_URL=receiver.url, PULSE_WEBHOOK_SECRET=SECRET,
-                             PULSE_SMTP_PORT=str(smtp.port), PULSE_QUIET_HOURS="off")  # fmt: skip
+    settings = make_settings(
+        database_url,
+        PULSE_WEBHOOK_URL=receiver.url,
+        PULSE_WEBHOOK_SECRET=SECRET,
+        PULSE_SMTP_PORT=str(smtp.port),
+        PULSE_QUIET_HOURS="off",
+    )
     app = create_app(settings, catalog=catalog)
     async with LifespanManager(app):
         await make_org()
