@@ -22,6 +22,7 @@ from pulse.rendering import environment
 from pulse.settings import Settings
 from pulse.web import api, devmail, errors, public, system
 from pulse.web.security import SecurityHeaders
+from pulse.writer import GroupCommit
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("pulse")
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
             if catcher:
                 catcher.start()
                 app.state.mail_catcher = catcher
-            async with worker.running(settings, catalog, enabled=run_worker):
+            async with app.state.writer.running(), worker.running(settings, catalog, enabled=run_worker):
                 try:
                     yield
                 finally:
@@ -78,4 +79,5 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     app.state.catalog = catalog
     app.state.templates = environment()
     app.state.link_limiter = RateLimiter(settings.link_rate_limit)
+    app.state.writer = GroupCommit()
     return app

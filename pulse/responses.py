@@ -67,9 +67,18 @@ def snapshot(invitation: Invitation | None, settings: Settings, extra: dict | No
     return dims
 
 
+_VERSIONS: dict[tuple[str, str], int | None] = {}
+
+
 async def _version_id(survey: Survey) -> int | None:
-    version = await SurveyVersion.get_or_none(survey_id=survey.id, checksum=survey.checksum)
-    return version.id if version else None
+    """The stored version of this definition (recorded at start-up; remembered, it never changes)."""
+    key = (survey.id, survey.checksum)
+    if key not in _VERSIONS:
+        version = await SurveyVersion.get_or_none(survey_id=survey.id, checksum=survey.checksum)
+        if version is None:
+            return None
+        _VERSIONS[key] = version.id
+    return _VERSIONS[key]
 
 
 def _history_entry(response: Response, now: datetime) -> dict:
@@ -158,11 +167,14 @@ async def _apply(response: Response, survey: Survey, answer: Answer, settings: S
         response.provisional_until = None
     else:
         response.provisional_until = now + timedelta(seconds=FLAP_SECONDS)
-    try:
-        async with in_transaction():  # a savepoint: a lost race rolls back this insert only
-            await response.save()
-    except IntegrityError:
-        return "discarded"  # a concurrent first POST for the same page won the race; this one is a duplicate
+    if not new:
+        await response.save()
+    else:
+        try:
+            async with in_transaction():  # a savepoint: a lost race rolls back this insert only
+                await response.save()
+        except IntegrityError:
+            return "discarded"  # a concurrent first POST for the same page won the race; this one is a duplicate
     if response.confirmed and not was_confirmed:
         await on_confirmed(response, survey, settings, now)
         return "confirmed"

@@ -116,8 +116,8 @@ async def test_scanners_record_nothing_that_counts(site, catalog, smtp):
             await page.goto(link.group(0))
             await page.evaluate("document.querySelectorAll('input, button').forEach(el => el.click())")
             for label in await page.query_selector_all("label.score"):
-                await label.click(timeout=200, no_wait_after=True)
-            await page.click("#confirm", timeout=200, no_wait_after=True)
+                await label.click(timeout=2000, no_wait_after=True)
+            await page.click("#confirm", timeout=2000, no_wait_after=True)
             await asyncio.sleep(1.5 + len(await page.query_selector_all("label.score")) * 0.05)
             await page.close()
     await asyncio.sleep(0.5)

@@ -138,7 +138,8 @@ async def test_demo_loads_once(database_url, settings, catalog):
 @pytest.mark.parametrize("command", [["migrate"]])
 def test_migrate_on_a_new_sqlite_file(tmp_path, command):
     url = f"sqlite://{tmp_path / 'new.sqlite3'}"
-    assert pulse(*command, database_url=url).stdout.strip() == "Applied 1 migration(s)."
+    count = len(list((ROOT / "pulse" / "migrations").glob("0*.py")))
+    assert pulse(*command, database_url=url).stdout.strip() == f"Applied {count} migration(s)."
     assert pulse(*command, database_url=url).stdout.strip() == "The database is up to date."
 
 

@@ -39,7 +39,7 @@ async def _invitation(request: Request, purpose: str, max_age: timedelta) -> tup
     except tokens.TokenExpired as expired:
         found = await Invitation.get_or_none(id=expired.invitation_id) if expired.invitation_id else None
         return found, True
-    invitation = await Invitation.get_or_none(id=invitation_id).select_related("contact")
+    invitation = await Invitation.get_or_none(id=invitation_id).select_related("contact", "touchpoint")
     if invitation is None or invitation.contact is None:
         raise NotFound("This link is not valid.")
     return invitation, False
@@ -175,8 +175,9 @@ async def survey_page(request: Request) -> Response:
     except BadRequest:
         await responses.flag(survey.id, responses.BAD_NONCE, invitation.id)
         raise
-    await invitation.fetch_related("touchpoint", "contact")
-    outcome = await responses.record_invitation_answer(invitation, survey, answer, settings)
+    outcome = await request.app.state.writer.run(
+        lambda: responses.record_invitation_answer(invitation, survey, answer, settings)
+    )
     return _answered(request, survey, locale, answer, outcome, action, subject)
 
 
@@ -209,8 +210,10 @@ async def link_page(request: Request) -> Response:
     team_slug = (request.query_params.get("team") or "")[:64]
     team = await Team.get_or_none(slug=team_slug) if team_slug else None
     dimensions = {"channel": "link", **({"ref": ref} if ref else {})}
-    outcome = await responses.record_link_answer(survey, nonce, dimensions, team.id if team else None, answer,
-                                                 settings)  # fmt: skip
+    team_id = team.id if team else None
+    outcome = await request.app.state.writer.run(
+        lambda: responses.record_link_answer(survey, nonce, dimensions, team_id, answer, settings)
+    )
     return _answered(request, survey, locale, answer, outcome, action, subject)
 
 
