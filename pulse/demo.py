@@ -13,9 +13,19 @@ from zoneinfo import ZoneInfo
 
 from tortoise.connection import connections
 
-from pulse import accounts
+from pulse import accounts, followups
 from pulse.catalog import Catalog, Survey
-from pulse.models import Contact, Invitation, Response, SurveyVersion, Team, Touchpoint, User, UserTeam
+from pulse.models import (
+    Contact,
+    FollowUpCase,
+    Invitation,
+    Response,
+    SurveyVersion,
+    Team,
+    Touchpoint,
+    User,
+    UserTeam,
+)
 
 DEMO_ADMIN_EMAIL = "admin@pulse.local"
 # The demo admin's password is printed by `make run`; it exists only in demo databases.
@@ -132,7 +142,9 @@ async def load_demo(
 
     leaf_teams = [t for t in TEAMS if t[2]]
     contact_rows, touch_rows, invite_rows, response_rows = [], [], [], []
-    next_ids = {"tp": 1, "inv": 1}
+    next_ids = {"tp": 1, "inv": 1, "resp": 1}
+    case_rows: list[FollowUpCase] = []
+    tz_org = ZoneInfo(timezone)
     for number in range(1, contacts + 1):
         sales_team = rng.choice(["onboarding", "account-management"])
         support_slug, _, _, country = rng.choice([t for t in leaf_teams if t[0].startswith("support")])
@@ -234,8 +246,8 @@ async def load_demo(
                 )
                 continue
             last_invited = send_at
-            answered = rng.random() < 0.42
             answered_at = send_at + timedelta(hours=rng.uniform(0.2, 60))
+            answered = rng.random() < 0.42 and answered_at < now
             expires = send_at + timedelta(days=30)
             status = "answered" if answered else ("expired" if expires < now else "sent")
             invite_rows.append(
@@ -259,8 +271,14 @@ async def load_demo(
             band = survey.band_for(score)
             tone = "low" if band.unhappy else ("high" if band is survey.bands[-1] else "mid")
             comment = rng.choice(COMMENTS[tone]) if rng.random() < 0.3 else ""
+            response_id = next_ids["resp"]
+            next_ids["resp"] += 1
+            if band.unhappy:  # no complaint is orphaned, in the demo either
+                case_rows.append(_demo_case(rng, response_id, number, teams[team_slug], survey.id, score, answered_at,
+                                            now, tz_org))  # fmt: skip
             response_rows.append(
                 Response(
+                    id=response_id,
                     survey_id=survey.id,
                     survey_version_id=getattr(versions.get(survey.id), "id", None),
                     invitation_id=inv_id,
@@ -280,7 +298,7 @@ async def load_demo(
                 )
             )
         if number % 100 == 0 or number == contacts:
-            await _flush(contact_rows, touch_rows, invite_rows, response_rows)
+            await _flush(contact_rows, touch_rows, invite_rows, response_rows, case_rows)
             if progress:
                 progress(number % 100 or 100)
     await _fix_sequences()
@@ -291,6 +309,21 @@ async def load_demo(
         invitations=next_ids["inv"] - 1,
         responses=await Response.all().count(),
     )
+
+
+def _demo_case(rng: random.Random, response_id: int, contact_id: int, team: Team, survey_id: str, score: int,
+               answered_at: datetime, now: datetime, tz: ZoneInfo) -> FollowUpCase:  # fmt: skip
+    """A case as the team would have left it: old ones handled, recent ones still waiting."""
+    age = now - answered_at
+    if age > timedelta(days=10):
+        status = "resolved" if rng.random() < 0.85 else "closed_no_action"
+    else:
+        status = "open" if rng.random() < 0.6 else "in_progress"
+    return FollowUpCase(
+        response_id=response_id, contact_id=contact_id, team_id=team.id, owner_id=team.owner_id, status=status,
+        due_at=followups.add_business_days(answered_at, 2, tz), survey_id=survey_id, score=score,
+        created_at=answered_at, updated_at=answered_at,
+    )  # fmt: skip
 
 
 async def _flush(*batches: list) -> None:
@@ -305,7 +338,7 @@ async def _fix_sequences() -> None:
     connection = connections.get("default")
     if connection.capabilities.dialect != "postgres":
         return
-    for table in ("contact", "touchpoint", "invitation"):
+    for table in ("contact", "touchpoint", "invitation", "response"):
         # table names come from the tuple above, never from input
         sequence = f"pg_get_serial_sequence('{table}', 'id')"
         highest = f"COALESCE((SELECT MAX(id) FROM {table}), 1)"  # noqa: S608

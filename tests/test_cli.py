@@ -12,7 +12,8 @@ from asgi_lifespan import LifespanManager
 
 from pulse.accounts import find_api_key, verify_password
 from pulse.app import create_app
-from pulse.models import ApiKey, Response, Team, User
+from pulse import followups
+from pulse.models import ApiKey, FollowUpCase, Response, Team, User
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["serve", "worker", "migrate", "makemigrations", "demo", "users", "apikeys", "import", "send-due", "surveys"]
@@ -133,6 +134,8 @@ async def test_demo_loads_once(database_url, settings, catalog):
         assert await Team.all().count() == 7
         assert await Response.all().count() > 0
         assert await User.filter(role="manager").count() == 5
+        assert await FollowUpCase.all().count() > 0
+        assert await followups.orphans(catalog) == {"unhappy_answers_without_case": 0, "open_cases_without_owner": 0}
 
 
 @pytest.mark.parametrize("command", [["migrate"]])
