@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from asgi_lifespan import LifespanManager
 
+from pulse import followups
 from pulse.accounts import find_api_key, verify_password
 from pulse.app import create_app
-from pulse import followups
 from pulse.models import ApiKey, FollowUpCase, Response, Team, User
 
 ROOT = Path(__file__).resolve().parent.parent
