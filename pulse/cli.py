@@ -96,6 +96,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 seed=args.seed,
                 timezone=settings.timezone,
                 progress=bar.update,
+                segments=settings.segment_attributes,
             )
         live = await live_touchpoints(catalog, settings)
     print(
@@ -211,6 +212,25 @@ async def _send_due(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rollups_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from tqdm import tqdm
+
+    from pulse import rollups
+
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        raise PulseError(f"--since must be a date such as 2026-01-31, not {args.since!r}.") from None
+    steps = 2 + 2 * (4 + len(settings.segment_attributes))
+    async with db.connected(settings.database_url):
+        with tqdm(total=steps, unit="step", desc="Rollups", disable=args.quiet) as bar:
+            rows = await rollups.rebuild(settings.segment_attributes, since, progress=lambda _: bar.update())
+    print(f"Rebuilt {rows} daily rollup rows" + (f" from {since.isoformat()}." if since else "."))
+    return 0
+
+
 def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.surveys_dir)  # raises CatalogError with every fault
     for survey in catalog:
@@ -277,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     import_touchpoints.add_argument("file", help="A UTF-8 CSV file with a header row.")
     import_touchpoints.add_argument("--quiet", action="store_true", help="No progress bar.")
     import_touchpoints.set_defaults(func=cmd_import_touchpoints)
+
+    rollup = commands.add_parser("rollups", help="Maintain the daily score histograms behind every trend.")
+    rollup_commands = rollup.add_subparsers(dest="rollups_command", metavar="ACTION", required=True)
+    rebuild = rollup_commands.add_parser("rebuild", help="Recompute them from the answers (all days, or --since).")
+    rebuild.add_argument("--since", help="First day to recompute (YYYY-MM-DD); earlier days are kept.")
+    rebuild.add_argument("--quiet", action="store_true", help="No progress bar.")
+    rebuild.set_defaults(func=lambda s, a: asyncio.run(_rollups_rebuild(s, a)))
 
     send_due = commands.add_parser("send-due", help="Send the e-mails that are due now, then exit (for cron).")
     send_due.set_defaults(func=lambda s, a: asyncio.run(_send_due(s, a)))

@@ -113,6 +113,7 @@ async def load_demo(
     timezone: str = "UTC",
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    segments: tuple[str, ...] = ("plan", "region"),
 ) -> DemoSummary:
     """Fill an empty database with demo data; `progress` is called with each batch of contacts done."""
     rng = random.Random(seed)
@@ -302,6 +303,9 @@ async def load_demo(
             if progress:
                 progress(number % 100 or 100)
     await _fix_sequences()
+    from pulse.rollups import rebuild
+
+    await rebuild(segments)
     return DemoSummary(
         teams=len(TEAMS),
         contacts=contacts,

@@ -9,6 +9,7 @@ unhappy) when its author adds a comment, or when FLAP_SECONDS pass without a con
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from pulse import followups, webhooks
+from pulse import followups, rollups, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
 from pulse.settings import Settings
@@ -60,8 +61,9 @@ def snapshot(invitation: Invitation | None, settings: Settings, extra: dict | No
     touchpoint = invitation.touchpoint
     if contact is not None:
         for name in settings.segment_attributes:
-            if name in (contact.attributes or {}):
-                dims[name] = contact.attributes[name]
+            value = (contact.attributes or {}).get(name)
+            if value is not None:
+                dims[name] = value if isinstance(value, str) else json.dumps(value)  # segments are text
         if contact.first_purchase_at and touchpoint is not None:
             dims["days_since_sale"] = max((touchpoint.occurred_at - contact.first_purchase_at).days, 0)
     return dims
@@ -151,6 +153,7 @@ async def _apply(response: Response, survey: Survey, answer: Answer, settings: S
         return "discarded"
 
     previous = None if new else response.score
+    previous_day = None if new else response.day
     was_confirmed = response.confirmed
     if not new and (previous != answer.score or response.comment != comment):
         response.history = [*response.history, _history_entry(response, now)]
@@ -179,12 +182,15 @@ async def _apply(response: Response, survey: Survey, answer: Answer, settings: S
         await on_confirmed(response, survey, settings, now)
         return "confirmed"
     if was_confirmed and previous is not None and (previous != answer.score or confirm):
+        await rollups.apply(response, previous, previous_day, -1, settings.segment_attributes)
+        await rollups.apply(response, response.score, response.day, 1, settings.segment_attributes)
         await on_changed(response, survey, previous, settings, now)
     return "confirmed" if response.confirmed else "recorded"
 
 
 async def on_confirmed(response: Response, survey: Survey, settings: Settings, now: datetime) -> None:
-    """The answer now counts: an unhappy one opens a case, and the webhook hears of it."""
+    """The answer now counts: in the trends, an unhappy one opens a case, and the webhook hears of it."""
+    await rollups.apply(response, response.score, response.day, 1, settings.segment_attributes)
     if survey.is_unhappy(response.score):
         await followups.open_case(response, survey, settings, now)
     await webhooks.enqueue("response.recorded", response_payload(response, survey), settings, now)

@@ -16,7 +16,19 @@ from pulse.app import create_app
 from pulse.models import ApiKey, FollowUpCase, Response, Team, User
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["serve", "worker", "migrate", "makemigrations", "demo", "users", "apikeys", "import", "send-due", "surveys"]
+COMMANDS = [
+    "serve",
+    "worker",
+    "migrate",
+    "makemigrations",
+    "demo",
+    "users",
+    "apikeys",
+    "import",
+    "rollups",
+    "send-due",
+    "surveys",
+]
 
 
 def pulse(*args: str, database_url: str = "sqlite:///nonexistent/x.sqlite3", stdin: str = "", **env: str):
