@@ -20,7 +20,7 @@ from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.settings import Settings
-from pulse.web import api, devmail, errors, public, system
+from pulse.web import analytics, api, devmail, errors, public, system
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
 
@@ -35,6 +35,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         Route("/healthz", system.healthz, name="healthz"),
         *public.ROUTES,
         *api.ROUTES,
+        *analytics.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.dev_mail_catcher:
