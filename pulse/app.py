@@ -20,7 +20,7 @@ from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.settings import Settings
-from pulse.web import analytics, api, devmail, errors, public, system
+from pulse.web import analytics, api, devmail, errors, openapi, public, system
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
 
@@ -36,6 +36,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         *public.ROUTES,
         *api.ROUTES,
         *analytics.ROUTES,
+        *openapi.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.dev_mail_catcher:

@@ -231,6 +231,24 @@ async def _rollups_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _export_responses(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse import export
+
+    catalog = load_catalog(settings.surveys_dir)
+    params = {k: v for k, v in {"survey": args.survey, "since": args.since, "until": args.until, "team": args.team,
+                                 "bom": "1" if args.bom else "0"}.items() if v}  # fmt: skip
+    async with db.connected(settings.database_url):
+        options = export.parse_options(params, catalog)
+        handle = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: ASYNC230
+        try:
+            async for chunk in export.csv_chunks(options, catalog, settings.segment_attributes):
+                handle.write(chunk)
+        finally:
+            if handle is not sys.stdout.buffer:
+                handle.close()
+    return 0
+
+
 def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.surveys_dir)  # raises CatalogError with every fault
     for survey in catalog:
@@ -297,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     import_touchpoints.add_argument("file", help="A UTF-8 CSV file with a header row.")
     import_touchpoints.add_argument("--quiet", action="store_true", help="No progress bar.")
     import_touchpoints.set_defaults(func=cmd_import_touchpoints)
+
+    exports = commands.add_parser("export", help="Export data as CSV.")
+    export_commands = exports.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    export_responses = export_commands.add_parser("responses", help="Confirmed answers, streamed (formula-safe).")
+    export_responses.add_argument("--survey", help="Only this survey.")
+    export_responses.add_argument("--since", help="First day (YYYY-MM-DD).")
+    export_responses.add_argument("--until", help="Last day (YYYY-MM-DD).")
+    export_responses.add_argument("--team", help="Only this team (slug).")
+    export_responses.add_argument("--bom", action="store_true", help="Start with a UTF-8 BOM, for Excel.")
+    export_responses.add_argument("--out", default="-", help="File to write (default: standard output).")
+    export_responses.set_defaults(func=lambda s, a: asyncio.run(_export_responses(s, a)))
 
     rollup = commands.add_parser("rollups", help="Maintain the daily score histograms behind every trend.")
     rollup_commands = rollup.add_subparsers(dest="rollups_command", metavar="ACTION", required=True)

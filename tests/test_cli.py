@@ -180,3 +180,22 @@ async def test_import_touchpoints_reports_each_outcome_and_bad_lines(database_ur
     missing = pulse("import", "touchpoints", str(tmp_path / "nope.csv"), database_url=database_url)
     assert missing.returncode == 1
     assert missing.stderr.strip() == f"Error: Cannot read {tmp_path / 'nope.csv'}: No such file or directory."
+
+
+async def test_rollups_rebuild_and_export_after_the_demo(database_url, settings, catalog, tmp_path):
+    assert pulse("demo", "--contacts", "30", "--months", "3", "--quiet", database_url=database_url).returncode == 0
+    rebuilt = pulse("rollups", "rebuild", "--quiet", database_url=database_url)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.startswith("Rebuilt ") and rebuilt.stdout.strip().endswith("daily rollup rows.")
+    bad = pulse("rollups", "rebuild", "--since", "yesterday", database_url=database_url)
+    assert (bad.returncode, bad.stderr.strip()) == (
+        1,
+        "Error: --since must be a date such as 2026-01-31, not 'yesterday'.",
+    )
+    out = tmp_path / "answers.csv"
+    exported = pulse("export", "responses", "--survey", "csat", "--out", str(out), database_url=database_url)
+    assert exported.returncode == 0, exported.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("id,survey,question,score,band,comment")
+    async with LifespanManager(create_app(settings, catalog=catalog)):
+        assert len(lines) - 1 == await Response.filter(survey_id="csat", confirmed=True).count()

@@ -33,6 +33,12 @@ def test_route_table():
         ("PATCH", "/api/v1/cases/{case_id}"),
         ("GET,HEAD", "/api/v1/responses"),
         ("GET,HEAD", "/api/v1/contacts/{external_id}/timeline"),
+        ("GET,HEAD", "/api/v1/trends"),
+        ("GET,HEAD", "/api/v1/trends/compare"),
+        ("GET,HEAD", "/api/v1/insights/loyalty-quadrant"),
+        ("GET,HEAD", "/api/v1/insights/lifecycle"),
+        ("GET,HEAD", "/api/v1/responses.csv"),
+        ("GET,HEAD", "/api/v1/openapi.json"),
         ("MOUNT", "/static"),
     ]
 

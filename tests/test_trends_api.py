@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pulse import rollups
-from pulse.models import Contact, Invitation, Response, Team
+from pulse.models import Contact, Invitation, Response
 from tests.conftest import make_key
 
 Z = 1.959963984540054
