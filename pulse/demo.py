@@ -94,9 +94,9 @@ def _score(rng: random.Random, survey: Survey, mood: float) -> int:
 
 def _mood(team: str, survey: Survey, plan: str, days_since_sale: int, when: datetime, fix_at: datetime) -> float:
     """The story of the demo, as a customer's mood for one answer."""
-    mood = 0.74
+    mood = 0.84
     if team == "onboarding" and survey.kind == "nps":
-        mood -= 0.30 * (1 - math.exp(-days_since_sale / 120))  # loyalty erodes after the sale
+        mood -= 0.32 * (1 - math.exp(-days_since_sale / 120))  # loyalty erodes after the sale
     if plan == "basic":
         mood += 0.12 if survey.kind == "csat" else (-0.16 if survey.kind == "nps" else 0)  # satisfied, not loyal
     if team == "support-warsaw" and survey.kind in {"csat", "ces"}:
@@ -189,6 +189,10 @@ async def load_demo(
             channel = "phone" if kind != "self_service_completed" else "web"
             events.append((moment, kind, support_slug, "active", channel))
             moment += timedelta(days=rng.expovariate(1 / 55))
+        review = sale + timedelta(days=rng.uniform(80, 100))
+        while review < now and review < sale + timedelta(days=360):  # quarterly reviews with the sales team
+            events.append((review, "account_review", sales_team, "active", "video"))
+            review += timedelta(days=rng.uniform(80, 100))
         if sale + timedelta(days=365) < now:
             events.append((sale + timedelta(days=365), "renewal", "account-management", "renewal", "email"))
         last_invited: datetime | None = None

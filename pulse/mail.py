@@ -25,6 +25,7 @@ TOUCHPOINT_REASONS = {
     "purchase": N_("You receive this e-mail because you recently made a purchase."),
     "onboarding_visit": N_("You receive this e-mail because we recently visited you to get you started."),
     "renewal": N_("You receive this e-mail because you recently renewed your contract."),
+    "account_review": N_("You receive this e-mail because we recently reviewed your account with you."),
     "delivery_completed": N_("You receive this e-mail because we recently delivered your order."),
     "return_processed": N_("You receive this e-mail because we recently processed your return."),
     "self_service_completed": N_("You receive this e-mail because you recently used our self-service."),

@@ -212,7 +212,7 @@ async def trend(query: TrendQuery) -> dict:
     if chosen.group is None:
         series = {"": series.get(chosen.label(chosen.value or ""), {}) if chosen.value else series.get("all", {})}
     groups = []
-    for value in sorted(series):
+    for value in ordered(series, chosen.group):
         hists = rolling(series[value], points, query.window_days)
         key = {chosen.group: value} if chosen.group else {}
         groups.append(
@@ -237,6 +237,14 @@ async def trend(query: TrendQuery) -> dict:
     }
 
 
+def ordered(values, group: str | None) -> list[str]:
+    """Group values in a reader's order: lifecycle buckets by age, everything else alphabetically."""
+    if group == "lifecycle":
+        rank = {name: i for i, (name, _, _) in enumerate(rollups.LIFECYCLE)}
+        return sorted(values, key=lambda v: rank.get(v, len(rank)))
+    return sorted(values)
+
+
 def parse_range(raw: str | None, name: str) -> tuple[date, date]:
     if not raw or ".." not in raw:
         raise BadRequest(f"{name} must be a range such as 2026-01-01..2026-03-31.")
@@ -256,7 +264,7 @@ async def compare(
     series = await daily(survey.id, question, chosen, first, last)
     if chosen.group is None:
         series = {"": series.get(chosen.label(chosen.value or ""), {}) if chosen.value else series.get("all", {})}
-    for value in sorted(series):
+    for value in ordered(series, chosen.group):
         days = series[value]
         est_a = metrics.estimate(survey.kind, metrics.add(*(h for d, h in days.items() if a[0] <= d <= a[1])))
         est_b = metrics.estimate(survey.kind, metrics.add(*(h for d, h in days.items() if b[0] <= d <= b[1])))
