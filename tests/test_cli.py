@@ -75,7 +75,7 @@ def test_a_bad_setting_stops_the_command_with_its_name():
 def test_surveys_check_passes_and_fails_with_every_message(tmp_path):
     ok = pulse("surveys", "check")
     assert ok.returncode == 0
-    assert "ok  surveys/nps.toml: nps (nps, 0-10; purchase, onboarding_visit, renewal)" in ok.stdout
+    assert "ok  surveys/nps.toml: nps (nps, 0-10; purchase, onboarding_visit, account_review, renewal)" in ok.stdout
     (tmp_path / "surveys").mkdir()
     (tmp_path / "surveys" / "bad.toml").write_text('id = "bad"\nkind = "nps"\n')
     bad = pulse("surveys", "check", PULSE_SURVEYS_DIR=str(tmp_path / "surveys"))
