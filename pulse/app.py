@@ -20,7 +20,7 @@ from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.settings import Settings
-from pulse.web import analytics, api, devmail, errors, openapi, public, system
+from pulse.web import admin, analytics, api, dashboard, devmail, errors, openapi, public, signin, system
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
 
@@ -31,12 +31,16 @@ log = logging.getLogger("pulse")
 def routes(settings: Settings) -> list[Route | Mount]:
     """The whole route table, top to bottom."""
     table: list[Route | Mount] = [
-        Route("/", system.home, name="home"),
+        Route("/", dashboard.root, name="home"),
         Route("/healthz", system.healthz, name="healthz"),
+        *signin.ROUTES,
+        *dashboard.ROUTES,
+        *admin.ROUTES,
         *public.ROUTES,
         *api.ROUTES,
         *analytics.ROUTES,
         *openapi.ROUTES,
+        Route("/static/vendor/plotly.min.js", system.plotly_js, name="plotly"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.dev_mail_catcher:

@@ -235,8 +235,17 @@ async def _export_responses(settings: Settings, args: argparse.Namespace) -> int
     from pulse import export
 
     catalog = load_catalog(settings.surveys_dir)
-    params = {k: v for k, v in {"survey": args.survey, "since": args.since, "until": args.until, "team": args.team,
-                                 "bom": "1" if args.bom else "0"}.items() if v}  # fmt: skip
+    params = {
+        k: v
+        for k, v in {
+            "survey": args.survey,
+            "since": args.since,
+            "until": args.until,
+            "team": args.team,
+            "bom": "1" if args.bom else "0",
+        }.items()
+        if v
+    }
     async with db.connected(settings.database_url):
         options = export.parse_options(params, catalog)
         handle = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: ASYNC230

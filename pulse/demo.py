@@ -279,8 +279,9 @@ async def load_demo(
             response_id = next_ids["resp"]
             next_ids["resp"] += 1
             if band.unhappy:  # no complaint is orphaned, in the demo either
-                case_rows.append(_demo_case(rng, response_id, number, teams[team_slug], survey.id, score, answered_at,
-                                            now, tz_org))  # fmt: skip
+                case_rows.append(
+                    _demo_case(rng, response_id, number, teams[team_slug], survey.id, score, answered_at, now, tz_org)
+                )
             response_rows.append(
                 Response(
                     id=response_id,
@@ -319,8 +320,17 @@ async def load_demo(
     )
 
 
-def _demo_case(rng: random.Random, response_id: int, contact_id: int, team: Team, survey_id: str, score: int,
-               answered_at: datetime, now: datetime, tz: ZoneInfo) -> FollowUpCase:  # fmt: skip
+def _demo_case(
+    rng: random.Random,
+    response_id: int,
+    contact_id: int,
+    team: Team,
+    survey_id: str,
+    score: int,
+    answered_at: datetime,
+    now: datetime,
+    tz: ZoneInfo,
+) -> FollowUpCase:
     """A case as the team would have left it: old ones handled, recent ones still waiting."""
     age = now - answered_at
     if age > timedelta(days=10):
@@ -328,10 +338,17 @@ def _demo_case(rng: random.Random, response_id: int, contact_id: int, team: Team
     else:
         status = "open" if rng.random() < 0.6 else "in_progress"
     return FollowUpCase(
-        response_id=response_id, contact_id=contact_id, team_id=team.id, owner_id=team.owner_id, status=status,
-        due_at=followups.add_business_days(answered_at, 2, tz), survey_id=survey_id, score=score,
-        created_at=answered_at, updated_at=answered_at,
-    )  # fmt: skip
+        response_id=response_id,
+        contact_id=contact_id,
+        team_id=team.id,
+        owner_id=team.owner_id,
+        status=status,
+        due_at=followups.add_business_days(answered_at, 2, tz),
+        survey_id=survey_id,
+        score=score,
+        created_at=answered_at,
+        updated_at=answered_at,
+    )
 
 
 async def _flush(*batches: list) -> None:

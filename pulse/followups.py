@@ -64,10 +64,14 @@ async def owner_for(team_id: int | None, settings: Settings) -> User | None:
 
 async def _notify(kind: str, case: FollowUpCase, user: User, settings: Settings, now: datetime) -> None:
     await OutboxMessage.create(
-        kind=kind, to_email=user.email, locale=user.locale, payload={"case_id": case.id, "user_id": user.id},
-        status="pending", next_attempt_at=now,
+        kind=kind,
+        to_email=user.email,
+        locale=user.locale,
+        payload={"case_id": case.id, "user_id": user.id},
+        status="pending",
+        next_attempt_at=now,
         message_id=f"<case-{case.id}.{kind}.{secrets.token_hex(6)}@{mail_domain(settings.mail_from)}>",
-    )  # fmt: skip
+    )
 
 
 async def open_case(response: Response, survey: Survey, settings: Settings, now: datetime) -> FollowUpCase | None:
@@ -80,10 +84,15 @@ async def open_case(response: Response, survey: Survey, settings: Settings, now:
         contact_id = found[0] if found else None
     owner = await owner_for(response.team_id, settings)
     case = await FollowUpCase.create(
-        response_id=response.id, contact_id=contact_id, team_id=response.team_id, owner=owner, status="open",
+        response_id=response.id,
+        contact_id=contact_id,
+        team_id=response.team_id,
+        owner=owner,
+        status="open",
         due_at=add_business_days(now, settings.case_sla_business_days, ZoneInfo(settings.timezone)),
-        survey_id=survey.id, score=response.score,
-    )  # fmt: skip
+        survey_id=survey.id,
+        score=response.score,
+    )
     if owner is not None:
         await _notify("case_opened", case, owner, settings, now)
     await webhooks.enqueue("case.opened", case_payload(case), settings, now)
@@ -107,9 +116,15 @@ async def answer_changed(response: Response, survey: Survey, previous: int, sett
 
 
 async def update_case(
-    case: FollowUpCase, settings: Settings, *, status: str | None = None, owner_email: str | None = None,
-    note: str | None = None, author: User | None = None, now: datetime | None = None,
-) -> FollowUpCase:  # fmt: skip
+    case: FollowUpCase,
+    settings: Settings,
+    *,
+    status: str | None = None,
+    owner_email: str | None = None,
+    note: str | None = None,
+    author: User | None = None,
+    now: datetime | None = None,
+) -> FollowUpCase:
     """Change a case's status or owner and/or add a note; refuses transitions that make no sense."""
     now = now or datetime.now(UTC)
     async with in_transaction():

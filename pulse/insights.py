@@ -11,7 +11,7 @@ from pulse.models import Contact, Team
 QUADRANTS = ("loyal", "satisfied_not_loyal", "loyal_not_satisfied", "at_risk")
 
 
-async def loyalty_quadrant(catalog: Catalog, limit: int = 100) -> dict:
+async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int] | None = None) -> dict:
     """Each contact by the latest CSAT (4-5 = satisfied) and latest NPS (9-10 = promoter) they gave.
 
     This is about people, not days, so it reads each contact's latest answers (a window query), not rollups.
@@ -19,7 +19,12 @@ async def loyalty_quadrant(catalog: Catalog, limit: int = 100) -> dict:
     csat_ids = [s.id for s in catalog if s.kind == "csat"]
     nps_ids = [s.id for s in catalog if s.kind == "nps"]
     if not csat_ids or not nps_ids:
-        return {"counts": dict.fromkeys(QUADRANTS, 0), "satisfied_not_loyal": []}
+        return {
+            "counts": dict.fromkeys(QUADRANTS, 0),
+            "shares": dict.fromkeys(QUADRANTS),
+            "contacts": 0,
+            "satisfied_not_loyal": [],
+        }
     surveys = csat_ids + nps_ids
     rows = await db.fetch(
         "SELECT contact_id, survey_id, score, answered_at, team_id FROM (SELECT i.contact_id, r.survey_id, r.score,"
@@ -30,6 +35,8 @@ async def loyalty_quadrant(catalog: Catalog, limit: int = 100) -> dict:
     )
     people: dict[int, dict] = {}
     for contact_id, survey_id, score, answered_at, team_id in rows:
+        if team_ids is not None and team_id not in team_ids:
+            continue  # a manager sees the answers given to their teams only
         person = people.setdefault(contact_id, {})
         kind = "csat" if survey_id in csat_ids else "nps"
         previous = person.get(kind)

@@ -64,8 +64,9 @@ NAME, SURVEY_URL, UNSUBSCRIBE_URL = "\x1fname\x1f", "\x1fsurvey\x1f", "\x1funsub
 _BODIES: dict[tuple, tuple[str, str]] = {}
 
 
-def _bodies(env: Environment, survey: Survey, locale: str, company: str, reason: str, named: bool,
-            expires_on: date) -> tuple[str, str]:  # fmt: skip
+def _bodies(
+    env: Environment, survey: Survey, locale: str, company: str, reason: str, named: bool, expires_on: date
+) -> tuple[str, str]:
     """The rendered plain-text and HTML bodies with markers, cached (keys change daily with the date)."""
     key = (id(env), survey.id, survey.checksum, locale, company, reason, named, expires_on)
     if key not in _BODIES:
@@ -75,13 +76,17 @@ def _bodies(env: Environment, survey: Survey, locale: str, company: str, reason:
     return _BODIES[key]
 
 
-def _render_bodies(env: Environment, survey: Survey, locale: str, company: str, reason: str, named: bool,
-                   expires_on: date) -> tuple[str, str]:  # fmt: skip
+def _render_bodies(
+    env: Environment, survey: Survey, locale: str, company: str, reason: str, named: bool, expires_on: date
+) -> tuple[str, str]:
     scores = [
-        ScoreLink(n, f"{SURVEY_URL}?score={n}",
-                  i18n.translate(locale, "%(score)s out of %(top)s", score=n, top=survey.scale_max))
+        ScoreLink(
+            n,
+            f"{SURVEY_URL}?score={n}",
+            i18n.translate(locale, "%(score)s out of %(top)s", score=n, top=survey.scale_max),
+        )
         for n in survey.scores
-    ]  # fmt: skip
+    ]
     context = {
         "locale": locale,
         "company": company,
@@ -136,8 +141,17 @@ def survey_message(
     return OutgoingMail(mailto, to, message_id, compose(headers, text, html))
 
 
-def case_message(env: Environment, settings: Settings, *, kind: str, case, survey: Survey | None, locale: str,
-                 to: str, message_id: str) -> OutgoingMail:  # fmt: skip
+def case_message(
+    env: Environment,
+    settings: Settings,
+    *,
+    kind: str,
+    case,
+    survey: Survey | None,
+    locale: str,
+    to: str,
+    message_id: str,
+) -> OutgoingMail:
     """Tell a case owner (or the escalation owner) about an unhappy answer that waits for them."""
     company = settings.company_name
     response = case.response
@@ -155,13 +169,19 @@ def case_message(env: Environment, settings: Settings, *, kind: str, case, surve
         "url": f"{settings.base_url}/cases/{case.id}",
     }
     if kind == "case_escalated":
-        subject = i18n.translate(locale, "Overdue: an unhappy customer has waited since %(date)s",
-                                 date=i18n.day(case.created_at.date(), locale))  # fmt: skip
+        subject = i18n.translate(
+            locale,
+            "Overdue: an unhappy customer has waited since %(date)s",
+            date=i18n.day(case.created_at.date(), locale),
+        )
     else:
         subject = i18n.translate(
-            locale, "An unhappy answer needs you: %(score)s of %(top)s in %(survey)s",
-            score=case.score, top=context["scale_max"], survey=context["survey_title"],
-        )  # fmt: skip
+            locale,
+            "An unhappy answer needs you: %(score)s of %(top)s in %(survey)s",
+            score=case.score,
+            top=context["scale_max"],
+            survey=context["survey_title"],
+        )
     headers = [
         ("From", settings.mail_from),
         ("To", to),
@@ -174,6 +194,31 @@ def case_message(env: Environment, settings: Settings, *, kind: str, case, surve
     text = env.get_template("email/case.txt").render(context)
     html = env.get_template("email/case.html").render(context)
     return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
+
+
+def reset_message(
+    env: Environment, settings: Settings, *, user, locale: str, url: str, message_id: str
+) -> OutgoingMail:
+    """A link to choose a new password; it works for one hour and only once."""
+    context = {
+        "locale": locale,
+        "timezone": settings.timezone,
+        "company": settings.company_name,
+        "url": url,
+        "name": user.display_name or user.email,
+    }
+    headers = [
+        ("From", settings.mail_from),
+        ("To", user.email),
+        ("Subject", i18n.translate(locale, "Choose a new Pulse password")),
+        ("Date", format_datetime(datetime.now(UTC))),
+        ("Message-ID", message_id),
+        ("Content-Language", locale),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    text = env.get_template("email/reset.txt").render(context)
+    html = env.get_template("email/reset.html").render(context)
+    return OutgoingMail(sender_address(settings.mail_from), user.email, message_id, compose(headers, text, html))
 
 
 @functools.cache

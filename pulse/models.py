@@ -41,6 +41,37 @@ class User(Model):
         table = "app_user"
 
 
+class Session(Model):
+    """A signed-in browser: only the SHA-256 of its cookie is stored, so a database leak signs nobody in."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    client = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "session"
+
+
+class LoginFailure(Model):
+    """A failed sign-in, kept for a while to slow down guessing per account and per client."""
+
+    id = fields.BigIntField(primary_key=True)
+    email = fields.CharField(max_length=254)
+    client = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "login_failure"
+        indexes = (("email", "created_at"), ("client", "created_at"))
+
+
 class UserTeam(Model):
     """A manager scope: the teams, with their sub-teams, whose data this user may see."""
 

@@ -22,9 +22,9 @@ from jinja2 import Environment
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
-from pulse import db, mail, tokens
+from pulse import db, mail, sessions, tokens
 from pulse.catalog import Catalog
-from pulse.models import Contact, FollowUpCase, Invitation, OutboxMessage
+from pulse.models import Contact, FollowUpCase, Invitation, OutboxMessage, User
 from pulse.settings import Settings
 
 log = logging.getLogger("pulse.outbox")
@@ -95,6 +95,7 @@ class Dispatcher:
         self.smtp: aiosmtplib.SMTP | None = None
         self.worker = worker_name()
         self.cases: dict[int, FollowUpCase] = {}
+        self.users: dict[int, User] = {}
 
     async def close(self) -> None:
         smtp, self.smtp = self.smtp, None
@@ -228,6 +229,19 @@ class Dispatcher:
     def render(self, row: Due) -> mail.OutgoingMail:
         if row.kind in CASE_KINDS:
             return self._render_case(row)
+        if row.kind == "password_reset":
+            user = self.users.get(row.payload.get("user_id"))
+            if user is None:
+                raise SuppressedError("the user no longer exists or is deactivated")
+            token = sessions.reset_token(self.settings.secret_key, user)
+            return mail.reset_message(
+                self.env,
+                self.settings,
+                user=user,
+                locale=row.locale,
+                message_id=row.message_id,
+                url=f"{self.settings.base_url}/password-reset/{token}",
+            )
         if row.kind != "invitation":
             raise SuppressedError(f"unknown message kind {row.kind!r}")
         if row.invitation_id is None or row.email is None:
@@ -262,9 +276,15 @@ class Dispatcher:
             raise SuppressedError("the case no longer exists")
         survey = self.catalog.get(case.survey_id)
         return mail.case_message(
-            self.env, self.settings, kind=row.kind, case=case, survey=survey, locale=row.locale, to=row.to_email,
+            self.env,
+            self.settings,
+            kind=row.kind,
+            case=case,
+            survey=survey,
+            locale=row.locale,
+            to=row.to_email,
             message_id=row.message_id,
-        )  # fmt: skip
+        )
 
 
 CASE_KINDS = ("case_opened", "case_escalated")
@@ -299,8 +319,25 @@ async def load(ids: list[int]) -> list[Due]:
         f" LEFT JOIN touchpoint t ON t.id = i.touchpoint_id WHERE o.id IN ({db.marks(len(ids))}) ORDER BY o.id",
         ids,
     )
-    return [Due(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] is not None, r[10] is not None, r[11],
-                r[12], db.as_json(r[13]) or {}) for r in rows]  # fmt: skip
+    return [
+        Due(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9] is not None,
+            r[10] is not None,
+            r[11],
+            r[12],
+            db.as_json(r[13]) or {},
+        )
+        for r in rows
+    ]
 
 
 class SuppressedError(Exception):

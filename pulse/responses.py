@@ -115,9 +115,14 @@ async def record_invitation_answer(
 
 
 async def record_link_answer(
-    survey: Survey, nonce: str, dimensions: dict, team_id: int | None, answer: Answer, settings: Settings,
+    survey: Survey,
+    nonce: str,
+    dimensions: dict,
+    team_id: int | None,
+    answer: Answer,
+    settings: Settings,
     now: datetime | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """Store an answer given through a public survey link: one response per rendered page."""
     now = now or datetime.now(UTC)
     if reason := suspicious(answer, now):
@@ -128,9 +133,13 @@ async def record_link_answer(
         response = await Response.filter(link_key=key).select_for_update().first()
         if response is None:
             response = Response(
-                survey_id=survey.id, survey_version_id=await _version_id(survey), link_key=key, team_id=team_id,
-                channel=dimensions.get("channel", "link"), dimensions=dimensions,
-            )  # fmt: skip
+                survey_id=survey.id,
+                survey_version_id=await _version_id(survey),
+                link_key=key,
+                team_id=team_id,
+                channel=dimensions.get("channel", "link"),
+                dimensions=dimensions,
+            )
         outcome = await _apply(response, survey, answer, settings, now)
     return outcome
 
@@ -199,8 +208,9 @@ async def on_confirmed(response: Response, survey: Survey, settings: Settings, n
 async def on_changed(response: Response, survey: Survey, previous: int, settings: Settings, now: datetime) -> None:
     """A confirmed answer was changed by its author with the same link."""
     await followups.answer_changed(response, survey, previous, settings, now)
-    await webhooks.enqueue("response.recorded", {**response_payload(response, survey), "previous_score": previous},
-                           settings, now)  # fmt: skip
+    await webhooks.enqueue(
+        "response.recorded", {**response_payload(response, survey), "previous_score": previous}, settings, now
+    )
 
 
 def response_payload(response: Response, survey: Survey) -> dict:

@@ -310,6 +310,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Answers per minute one client may post through public survey links.",
     ),
     Setting(
+        "PULSE_SESSION_HOURS",
+        "session_hours",
+        _integer(1, 24 * 90),
+        "12",
+        "Hours a sign-in stays valid without use (each visit extends it).",
+    ),
+    Setting(
         "PULSE_DEV_MAIL_CATCHER",
         "dev_mail_catcher",
         _boolean,
@@ -360,6 +367,7 @@ class Settings:
     webhook_url: str
     webhook_secret: str
     link_rate_limit: int
+    session_hours: int
     dev_mail_catcher: bool
     dev_mail_catcher_port: int
     surveys_dir: str

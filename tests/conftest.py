@@ -8,6 +8,7 @@ when that server cannot be reached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import shutil
@@ -345,3 +346,16 @@ async def make_org() -> Org:
 @pytest.fixture
 async def org(mail_app) -> Org:
     return await make_org()
+
+
+@contextlib.asynccontextmanager
+async def sign_in(app, email: str, password: str = PASSWORD):
+    """A client with a session cookie, signed in through the real form (CSRF included)."""
+    import re
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        page = await client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        reply = await client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+        assert reply.status_code == 303, reply.text
+        yield client

@@ -163,19 +163,28 @@ async def list_cases(request: Request) -> Response:
     elif overdue == "false":
         query = query.exclude(status__in=followups.OPEN_STATUSES, due_at__lt=now)
     limit = _limit(request)
-    rows = await query.filter(id__gt=_cursor(request.query_params.get("cursor"))).order_by("id").limit(limit + 1) \
-        .select_related("owner", "team", "contact")  # fmt: skip
+    rows = (
+        await query.filter(id__gt=_cursor(request.query_params.get("cursor")))
+        .order_by("id")
+        .limit(limit + 1)
+        .select_related("owner", "team", "contact")
+    )
     page = rows[:limit]
-    return JSONResponse({
-        "cases": [await _case_json(c) for c in page],
-        "next_cursor": _next_cursor(page[-1].id) if len(rows) > limit else None,
-    })  # fmt: skip
+    return JSONResponse(
+        {
+            "cases": [await _case_json(c) for c in page],
+            "next_cursor": _next_cursor(page[-1].id) if len(rows) > limit else None,
+        }
+    )
 
 
 async def _case(request: Request) -> FollowUpCase:
     raw = request.path_params["case_id"]
-    case = await FollowUpCase.get_or_none(id=int(raw)).select_related("owner", "team", "contact", "response") \
-        if raw.isdigit() else None  # fmt: skip
+    case = (
+        await FollowUpCase.get_or_none(id=int(raw)).select_related("owner", "team", "contact", "response")
+        if raw.isdigit()
+        else None
+    )
     if case is None:
         raise NotFound(f"No case has the id {raw}.")
     return case
@@ -201,8 +210,13 @@ async def patch_case(request: Request) -> Response:
     for name in data:
         if not isinstance(data[name], str):
             raise BadRequest(f"{name} must be a string.")
-    await followups.update_case(case, request.app.state.settings, status=data.get("status"),
-                                owner_email=data.get("owner"), note=data.get("note"))  # fmt: skip
+    await followups.update_case(
+        case,
+        request.app.state.settings,
+        status=data.get("status"),
+        owner_email=data.get("owner"),
+        note=data.get("note"),
+    )
     case = await FollowUpCase.get(id=case.id).select_related("owner", "team", "contact", "response")
     return JSONResponse(await _case_json(case, notes=True))
 
@@ -244,13 +258,19 @@ async def list_responses(request: Request) -> Response:
     if since := _since(request.query_params.get("since")):
         query = query.filter(answered_at__gte=since)
     limit = _limit(request)
-    rows = await query.filter(id__gt=_cursor(request.query_params.get("cursor"))).order_by("id").limit(limit + 1) \
-        .select_related("team")  # fmt: skip
+    rows = (
+        await query.filter(id__gt=_cursor(request.query_params.get("cursor")))
+        .order_by("id")
+        .limit(limit + 1)
+        .select_related("team")
+    )
     page = rows[:limit]
-    return JSONResponse({
-        "responses": [_response_json(r, catalog) for r in page],
-        "next_cursor": _next_cursor(page[-1].id) if len(rows) > limit else None,
-    })  # fmt: skip
+    return JSONResponse(
+        {
+            "responses": [_response_json(r, catalog) for r in page],
+            "next_cursor": _next_cursor(page[-1].id) if len(rows) > limit else None,
+        }
+    )
 
 
 async def contact_timeline(request: Request) -> Response:
@@ -260,12 +280,19 @@ async def contact_timeline(request: Request) -> Response:
     contact = await Contact.get_or_none(external_id=external_id)
     if contact is None:
         raise NotFound(f"No contact has the external id {external_id!r}.")
-    return JSONResponse({
-        "contact": {"external_id": contact.external_id, "email": contact.email, "name": contact.name,
-                    "locale": contact.locale, "opted_out": contact.opted_out_at is not None,
-                    "bounced": contact.bounced_at is not None},
-        "events": await timeline.events(contact, request.app.state.catalog),
-    })  # fmt: skip
+    return JSONResponse(
+        {
+            "contact": {
+                "external_id": contact.external_id,
+                "email": contact.email,
+                "name": contact.name,
+                "locale": contact.locale,
+                "opted_out": contact.opted_out_at is not None,
+                "bounced": contact.bounced_at is not None,
+            },
+            "events": await timeline.events(contact, request.app.state.catalog),
+        }
+    )
 
 
 ROUTES += [

@@ -53,9 +53,13 @@ def set_csrf_cookie(request: Request, response: Response) -> Response:
     token = getattr(request.state, "csrf_token", None)
     if token:
         response.set_cookie(
-            csrf_cookie_name(request), token, httponly=True, samesite="strict",
-            secure=request.app.state.settings.https, path="/",
-        )  # fmt: skip
+            csrf_cookie_name(request),
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.app.state.settings.https,
+            path="/",
+        )
     return response
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from pulse.errors import PulseError
 from pulse.i18n import N_
@@ -60,6 +61,11 @@ def error_response(request: Request, status: int, message: str, errors: list | N
 
 async def pulse_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PulseError)
+    from pulse.web.signin import SignInRequired
+
+    if isinstance(exc, SignInRequired) and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     return error_response(request, exc.status_code, exc.message, exc.errors)
 
 

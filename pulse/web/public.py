@@ -79,8 +79,15 @@ async def unsubscribe(request: Request) -> Response:
 HONEYPOT_FIELD = "website"
 
 
-def _page(request: Request, survey: Survey, locale: str, subject: str, score: int | None, action: str,
-          extra: dict | None = None) -> dict:  # fmt: skip
+def _page(
+    request: Request,
+    survey: Survey,
+    locale: str,
+    subject: str,
+    score: int | None,
+    action: str,
+    extra: dict | None = None,
+) -> dict:
     """What the answer page shows: the question, the scale, each band's "why?", a fresh nonce."""
     settings = request.app.state.settings
     company = settings.company_name
@@ -132,21 +139,26 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
     if comment is not None and len(str(comment)) > responses.MAX_COMMENT:
         raise BadRequest(f"The comment must be at most {responses.MAX_COMMENT} characters.")
     answer = responses.Answer(
-        score=score, comment=None if comment is None else str(comment).strip(), locale=locale,
-        rendered_at=rendered_at, honeypot=str(form.get(HONEYPOT_FIELD) or ""),
-    )  # fmt: skip
+        score=score,
+        comment=None if comment is None else str(comment).strip(),
+        locale=locale,
+        rendered_at=rendered_at,
+        honeypot=str(form.get(HONEYPOT_FIELD) or ""),
+    )
     return answer, nonce
 
 
-def _answered(request: Request, survey: Survey, locale: str, answer: responses.Answer, outcome: str,
-              action: str, subject: str) -> Response:  # fmt: skip
+def _answered(
+    request: Request, survey: Survey, locale: str, answer: responses.Answer, outcome: str, action: str, subject: str
+) -> Response:
     """The same reply whatever was decided, so a script learns nothing from it."""
     if _wants_json(request):
         from starlette.responses import JSONResponse
 
         return JSONResponse({"status": "received"})
-    context = _page(request, survey, locale, subject, answer.score, action,
-                    {"thanks": True, "comment": answer.comment or ""})  # fmt: skip
+    context = _page(
+        request, survey, locale, subject, answer.score, action, {"thanks": True, "comment": answer.comment or ""}
+    )
     return render(request, "public/answer.html", context, locale=locale)
 
 
@@ -168,8 +180,9 @@ async def survey_page(request: Request) -> Response:
             score = _score(request.query_params.get("score"), survey)
         except BadRequest:
             score = None  # a mangled link still shows the question
-        return render(request, "public/answer.html", _page(request, survey, locale, subject, score, action),
-                      locale=locale)  # fmt: skip
+        return render(
+            request, "public/answer.html", _page(request, survey, locale, subject, score, action), locale=locale
+        )
     try:
         answer, _ = await _read_answer(request, survey, subject, locale)
     except BadRequest:
@@ -187,8 +200,9 @@ async def link_page(request: Request) -> Response:
     survey = request.app.state.catalog.get(request.path_params["survey_id"])
     if survey is None or survey.audience != "customer":
         raise NotFound("No such survey.")
-    locale = i18n.negotiate(request.query_params.get("lang"), None, request.headers.get("accept-language"),
-                            settings.default_locale)  # fmt: skip
+    locale = i18n.negotiate(
+        request.query_params.get("lang"), None, request.headers.get("accept-language"), settings.default_locale
+    )
     subject = f"link:{survey.id}"
     action = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     if request.method in {"GET", "HEAD"}:
@@ -196,8 +210,9 @@ async def link_page(request: Request) -> Response:
             score = _score(request.query_params.get("score"), survey)
         except BadRequest:
             score = None
-        return render(request, "public/answer.html", _page(request, survey, locale, subject, score, action),
-                      locale=locale)  # fmt: skip
+        return render(
+            request, "public/answer.html", _page(request, survey, locale, subject, score, action), locale=locale
+        )
     limiter: RateLimiter = request.app.state.link_limiter
     if not limiter.allow(request.client.host if request.client else "unknown"):
         raise TooManyRequests("Too many answers from this address. Please wait a minute.")

@@ -1,0 +1,475 @@
+"""Pages for managers, analysts and admins: overview, breakdowns, loyalty, after the sale, contacts, cases."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from tortoise.expressions import Q, Subquery
+
+from pulse import access, charts, followups, i18n, insights, metrics, rollups, timeline, trends
+from pulse.catalog import localized
+from pulse.errors import BadRequest, Forbidden, NotFound, PulseError
+from pulse.i18n import N_
+from pulse.models import CaseNote, Contact, FollowUpCase, Invitation, Team, Touchpoint, User
+from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
+from pulse.web.signin import signed_in, user_locale
+from pulse.web.templating import render
+
+DIMENSION_LABELS = {
+    "touchpoint": N_("Touchpoint"),
+    "team": N_("Team"),
+    "channel": N_("Channel"),
+    "stage": N_("Lifecycle stage"),
+    "lifecycle": N_("Days since the sale"),
+}
+METRIC_LABELS = {"nps": N_("Net Promoter Score"), "csat": N_("Satisfied (4–5), %"), "ces": N_("Ease of effort (1–7)")}
+QUADRANT_LABELS = {
+    "loyal": N_("Satisfied and loyal"),
+    "satisfied_not_loyal": N_("Satisfied but not loyal"),
+    "loyal_not_satisfied": N_("Loyal but not satisfied"),
+    "at_risk": N_("Neither: at risk"),
+}
+STATUS_LABELS = {
+    "open": N_("Open"),
+    "in_progress": N_("In progress"),
+    "resolved": N_("Resolved"),
+    "closed_no_action": N_("Closed, no action"),
+}
+
+
+class Page:
+    """What every dashboard page needs: who is looking, in which language, which teams they may see."""
+
+    def __init__(self, request: Request, user: User, locale: str, slugs: list[str] | None) -> None:
+        self.request = request
+        self.user = user
+        self.locale = locale
+        self.slugs = slugs  # None: every team
+        self.state = request.app.state
+
+    def t(self, message: str, **variables: object) -> str:
+        return i18n.translate(self.locale, message, **variables)
+
+    def number(self, value: float | None, digits: int = 1) -> str:
+        return "–" if value is None else i18n.number(value, self.locale, digits)
+
+    def count(self, value: int) -> str:
+        return i18n.number(value, self.locale, 0)
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(ZoneInfo(self.state.settings.timezone)).date()
+
+    def team(self) -> str | None:
+        """The team filter of the URL, checked against the user's scope (a manager gets their own by default)."""
+        slug = self.request.query_params.get("team") or None
+        if self.slugs is None:
+            return slug
+        if slug is None:
+            return self.slugs[0] if self.slugs else None
+        if slug not in self.slugs:
+            raise Forbidden("This team is not one of yours.")
+        return slug
+
+    def render(self, template: str, context: dict, status_code: int = 200) -> Response:
+        values = {"user": self.user, "csrf_token": csrf_token(self.request), "nav": self.request.url.path, **context}
+        response = render(self.request, template, values, locale=self.locale, status_code=status_code)
+        return set_csrf_cookie(self.request, response)
+
+
+async def page(request: Request, permission: str) -> Page:
+    user = await signed_in(request)
+    access.require(user, permission)
+    return Page(request, user, user_locale(request, user), await access.team_slugs(user))
+
+
+def figure(value: dict) -> Markup:
+    """Figure JSON for a <script type="application/json"> block: safe against </script> and friends."""
+    text = json.dumps(value, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))  # noqa: S704
+
+
+def _range(p: Page) -> tuple[str, int, str, date, date]:
+    params = p.request.query_params
+    window = params.get("window", "28d")
+    interval = params.get("interval", "week")
+    end = trends.parse_date(params["to"], "to") if params.get("to") else p.today()
+    start = trends.parse_date(params["from"], "from") if params.get("from") else end - timedelta(weeks=26)
+    days = int(window[:-1]) if window.endswith("d") and window[:-1].isdigit() else 28
+    return window, days, interval, start, end
+
+
+def _query(p: Page, survey_id: str, filters: dict, by: str | None = None) -> trends.TrendQuery:
+    window, _, interval, start, end = _range(p)
+    params = {
+        "survey": survey_id,
+        "window": window,
+        "interval": interval,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        **filters,
+    }
+    if by:
+        params["by"] = by
+    return trends.parse_query(params, p.state.catalog, p.state.settings.segment_attributes, end)
+
+
+def _trend_figure(p: Page, survey, groups: list[dict]) -> dict:
+    digits = 2 if survey.kind == "ces" else 1
+    return charts.trend(
+        groups,
+        value_label=p.t(METRIC_LABELS[survey.kind]),
+        n_label=p.t("n ="),
+        band_label=p.t("95% interval"),
+        fmt=lambda v: p.number(v, digits),
+        fmt_n=p.count,
+        y_range=(-100, 100) if survey.kind == "nps" else ((0, 100) if survey.kind == "csat" else (1, 7)),
+    )
+
+
+async def _team_ids(p: Page, team: str | None) -> list[int] | None:
+    if team is None:
+        return None if p.slugs is None else list(await access.team_ids(p.user) or [])
+    found = await Team.get_or_none(slug=team)
+    if found is None:
+        raise NotFound("No such team.")
+    from pulse.teams import subtree_ids
+
+    return await subtree_ids(found.id)
+
+
+async def overview(request: Request) -> Response:
+    """Loyalty, satisfaction and effort at a glance, each with its band, n and change; cases waiting."""
+    p = await page(request, "dashboards")
+    team = p.team()
+    filters = {"team": team} if team else {}
+    _, days, _, _, end = _range(p)
+    cards = []
+    for survey in p.state.catalog:
+        if survey.audience != "customer":
+            continue
+        query = _query(p, survey.id, filters)
+        result = await trends.trend(query)
+        points = result["groups"][0]["points"] if result["groups"] else []
+        change = await trends.compare(
+            survey,
+            survey.question.id,
+            trends.selection(query),
+            (end - timedelta(days=2 * days - 1), end - timedelta(days=days)),
+            (end - timedelta(days=days - 1), end),
+        )
+        latest = points[-1] if points else None
+        cards.append(
+            {
+                "survey": survey,
+                "title": localized(survey.title, p.locale, p.state.settings.company_name),
+                "latest": latest,
+                "change": change[0] if change else None,
+                "figure": figure(
+                    _trend_figure(p, survey, [{"name": p.t(METRIC_LABELS[survey.kind]), "points": points}])
+                ),
+                "digits": 2 if survey.kind == "ces" else 1,
+            }
+        )
+    ids = await _team_ids(p, team)
+    since = datetime.now(UTC) - timedelta(days=days)
+    invitations = Invitation.filter(sent_at__gte=since, contact_id__not_isnull=True)
+    cases = FollowUpCase.filter(status__in=followups.OPEN_STATUSES)
+    if ids is not None:
+        invitations = invitations.filter(touchpoint__team_id__in=ids)
+        cases = cases.filter(team_id__in=ids)
+    sent = await invitations.count()
+    answered = await invitations.filter(status="answered").count()
+    waiting = await cases.count()
+    overdue = await cases.filter(due_at__lt=datetime.now(UTC)).count()
+    teams = await _team_choices(p)
+    return p.render(
+        "dashboard/overview.html",
+        {
+            "cards": cards,
+            "team": team,
+            "teams": teams,
+            "days": days,
+            "sent": sent,
+            "answered": answered,
+            "rate": answered / sent if sent else None,
+            "waiting": waiting,
+            "overdue": overdue,
+            "params": _params(p),
+        },
+    )
+
+
+def _params(p: Page) -> dict:
+    window, _, interval, start, end = _range(p)
+    return {"window": window, "interval": interval, "from": start.isoformat(), "to": end.isoformat()}
+
+
+async def _team_choices(p: Page) -> list[Team]:
+    query = Team.all().order_by("name")
+    if p.slugs is not None:
+        query = query.filter(slug__in=p.slugs)
+    return await query
+
+
+async def breakdown(request: Request) -> Response:
+    """One survey by touchpoint, team, channel, stage, days since the sale or a segment: a sortable table."""
+    p = await page(request, "dashboards")
+    survey_id = request.query_params.get("survey", "nps")
+    survey = p.state.catalog.get(survey_id)
+    if survey is None or survey.audience != "customer":
+        raise BadRequest("Unknown survey.")
+    by = request.query_params.get("by", "touchpoint")
+    known = [d for d in rollups.dimensions(p.state.settings.segment_attributes) if d != "all"]
+    if by not in known:
+        raise BadRequest("Unknown dimension.")
+    team = p.team()
+    # by team: every team (a manager's are filtered below); otherwise the chosen team broken down
+    query = _query(p, survey.id, {"team": team} if team and by != "team" else {}, by=by)
+    result = await trends.trend(query)
+    digits = 2 if survey.kind == "ces" else 1
+    rows = []
+    for group in result["groups"]:
+        value = group["key"].get(by)
+        if by == "team" and p.slugs is not None and value not in p.slugs:
+            continue  # a manager sees only their teams
+        latest = group["points"][-1] if group["points"] else None
+        rows.append(
+            {
+                "value": value,
+                "latest": latest,
+                "spark": figure(charts.sparkline(group["points"], lambda v: p.number(v, digits))),
+            }
+        )
+    return p.render(
+        "dashboard/breakdown.html",
+        {
+            "survey": survey,
+            "surveys": [s for s in p.state.catalog if s.audience == "customer"],
+            "by": by,
+            "dimensions": [(d, p.t(DIMENSION_LABELS[d]) if d in DIMENSION_LABELS else d) for d in known],
+            "rows": rows,
+            "team": team,
+            "teams": await _team_choices(p),
+            "digits": digits,
+            "params": _params(p),
+            "title": localized(survey.title, p.locale, p.state.settings.company_name),
+        },
+    )
+
+
+async def loyalty(request: Request) -> Response:
+    """Satisfied is not loyal: the four groups, and the customers who are satisfied but would not recommend."""
+    p = await page(request, "dashboards")
+    data = await insights.loyalty_quadrant(p.state.catalog, 200, await access.team_ids(p.user))
+    labels = {k: p.t(v) for k, v in QUADRANT_LABELS.items()}
+    return p.render(
+        "dashboard/loyalty.html",
+        {
+            "counts": data["counts"],
+            "shares": data["shares"],
+            "labels": labels,
+            "people": data["satisfied_not_loyal"],
+            "figure": figure(charts.quadrant(data["counts"], labels, p.count)),
+            "total": data["contacts"],
+        },
+    )
+
+
+async def after_sale(request: Request) -> Response:
+    """Where loyalty erodes after the sale: the metric by days since the sale and by stage."""
+    p = await page(request, "dashboards")
+    survey = p.state.catalog.get(request.query_params.get("survey", "nps"))
+    if survey is None or survey.audience != "customer":
+        raise BadRequest("Unknown survey.")
+    team = p.team()
+    _, _, _, start, end = _range(p)
+    start = min(start, end - timedelta(days=365))
+    digits = 2 if survey.kind == "ces" else 1
+    figures = {}
+    for dimension in ("lifecycle", "stage"):
+        chosen = (
+            trends.Selection(f"team|{dimension}", prefix=f"{team}|", group=dimension)
+            if team
+            else trends.Selection(dimension, group=dimension)
+        )
+        series = await trends.daily(survey.id, survey.question.id, chosen, start, end)
+        names = [n for n, _, _ in rollups.LIFECYCLE] if dimension == "lifecycle" else sorted(series)
+        estimates = [metrics.estimate(survey.kind, metrics.add(*series.get(n, {}).values())) for n in names]
+        figures[dimension] = figure(
+            charts.bars(
+                [p.t("%(range)s days", range=n) if dimension == "lifecycle" else n for n in names],
+                [e.value for e in estimates],
+                [e.ci_low for e in estimates],
+                [e.ci_high for e in estimates],
+                [e.n for e in estimates],
+                value_label=p.t(METRIC_LABELS[survey.kind]),
+                n_label=p.t("n ="),
+                fmt=lambda v: p.number(v, digits),
+                fmt_n=p.count,
+            )
+        )
+    return p.render(
+        "dashboard/after_sale.html",
+        {
+            "survey": survey,
+            "surveys": [s for s in p.state.catalog if s.audience == "customer"],
+            "figures": figures,
+            "team": team,
+            "teams": await _team_choices(p),
+            "start": start,
+            "end": end,
+            "title": localized(survey.title, p.locale, p.state.settings.company_name),
+        },
+    )
+
+
+async def _visible_contact(p: Page, contact: Contact) -> bool:
+    ids = await access.team_ids(p.user)
+    return ids is None or await Touchpoint.filter(contact_id=contact.id, team_id__in=ids).exists()
+
+
+async def contacts(request: Request) -> Response:
+    """Find a customer by name, e-mail or CRM id."""
+    p = await page(request, "contacts")
+    q = (request.query_params.get("q") or "").strip()[:100]
+    found: list[Contact] = []
+    if q:
+        query = Contact.filter(Q(external_id__icontains=q) | Q(email__icontains=q) | Q(name__icontains=q))
+        ids = await access.team_ids(p.user)
+        if ids is not None:
+            query = query.filter(id__in=Subquery(Touchpoint.filter(team_id__in=ids).values("contact_id")))
+        found = await query.order_by("name").limit(50)
+    return p.render("dashboard/contacts.html", {"q": q, "found": found})
+
+
+async def contact(request: Request) -> Response:
+    """Everything that happened with one customer, in time order."""
+    p = await page(request, "contacts")
+    person = await Contact.get_or_none(external_id=request.path_params["external_id"])
+    if person is None or not await _visible_contact(p, person):
+        raise NotFound("No such contact.")
+    events = await timeline.events(person, p.state.catalog)
+    for item in events:
+        item["when"] = datetime.fromisoformat(item["at"])
+    return p.render("dashboard/contact.html", {"contact": person, "events": events, "statuses": STATUS_LABELS})
+
+
+async def case_inbox(request: Request) -> Response:
+    """My cases, overdue first; admins and analysts may look at everyone's."""
+    p = await page(request, "cases")
+    show = request.query_params.get("show", "mine" if p.user.role == "manager" else "all")
+    query = FollowUpCase.filter(status__in=followups.OPEN_STATUSES).select_related("owner", "team", "contact")
+    ids = await access.team_ids(p.user)
+    if ids is not None:
+        query = query.filter(Q(team_id__in=ids) | Q(owner_id=p.user.id))
+    if show == "mine":
+        query = query.filter(owner_id=p.user.id)
+    cases = await query.order_by("due_at").limit(500)
+    now = datetime.now(UTC)
+    return p.render("dashboard/cases.html", {"cases": cases, "now": now, "show": show, "statuses": STATUS_LABELS})
+
+
+async def _case(p: Page, raw: str) -> FollowUpCase:
+    case = (
+        await FollowUpCase.get_or_none(id=int(raw)).select_related("owner", "team", "contact", "response")
+        if raw.isdigit()
+        else None
+    )
+    if case is None:
+        raise NotFound("No such case.")
+    ids = await access.team_ids(p.user)
+    if ids is not None and case.team_id not in ids and case.owner_id != p.user.id:
+        raise NotFound("No such case.")  # not "forbidden": a manager learns nothing of other teams' cases
+    return case
+
+
+async def case_page(request: Request) -> Response:
+    """One case: the answer, the customer's timeline, notes; change its status or add a note."""
+    p = await page(request, "cases")
+    case = await _case(p, request.path_params["case_id"])
+    error = None
+    if request.method == "POST":
+        access.require(p.user, "cases:write")
+        form = await request.form()
+        check_csrf(request, str(form.get(CSRF_FIELD) or ""))
+        status = str(form.get("status") or "") or None
+        note = str(form.get("note") or "").strip() or None
+        try:
+            if status is None and note is None:
+                raise BadRequest(p.t("Write a note or choose a new status."))
+            await followups.update_case(
+                case, p.state.settings, status=status if status != case.status else None, note=note, author=p.user
+            )
+        except PulseError as refused:
+            error = refused.message
+        else:
+            return RedirectResponse(f"/cases/{case.id}", status_code=303)
+    notes = await CaseNote.filter(case_id=case.id).select_related("author").order_by("id")
+    events = []
+    if case.contact:
+        events = await timeline.events(case.contact, p.state.catalog)
+        for item in events:
+            item["when"] = datetime.fromisoformat(item["at"])
+    survey = p.state.catalog.get(case.survey_id)
+    return p.render(
+        "dashboard/case.html",
+        {
+            "case": case,
+            "notes": notes,
+            "events": events,
+            "error": error,
+            "statuses": STATUS_LABELS,
+            "next_statuses": sorted(followups.TRANSITIONS[case.status]),
+            "now": datetime.now(UTC),
+            "survey_title": localized(survey.title, p.locale, p.state.settings.company_name)
+            if survey
+            else case.survey_id,
+            "can_write": access.allowed(p.user, "cases:write"),
+        },
+        status_code=400 if error else 200,
+    )
+
+
+async def account(request: Request) -> Response:
+    """Your profile: language, and signing out everywhere."""
+    user = await signed_in(request)
+    p = Page(request, user, user_locale(request, user), await access.team_slugs(user))
+    if request.method == "POST":
+        form = await request.form()
+        check_csrf(request, str(form.get(CSRF_FIELD) or ""))
+        locale = str(form.get("locale") or "")
+        if locale not in i18n.LANGUAGE_NAMES:
+            raise BadRequest("Choose one of the offered languages.")
+        await User.filter(id=user.id).update(locale=locale)
+        return RedirectResponse("/account?lang=" + locale, status_code=303)
+    return p.render("dashboard/account.html", {"teams": await access.top_teams(user)})
+
+
+async def root(request: Request) -> Response:
+    """Signed in: your dashboard; otherwise the front page."""
+    from pulse.web import system
+    from pulse.web.signin import current_user, home_for
+
+    user = await current_user(request)
+    if user is not None:
+        return RedirectResponse(home_for(user), status_code=303)
+    return await system.home(request)
+
+
+ROUTES = [
+    Route("/dashboard", overview, name="dashboard"),
+    Route("/dashboard/breakdown", breakdown, name="dashboard_breakdown"),
+    Route("/dashboard/loyalty", loyalty, name="dashboard_loyalty"),
+    Route("/dashboard/after-sale", after_sale, name="dashboard_after_sale"),
+    Route("/contacts", contacts, name="contacts"),
+    Route("/contacts/{external_id}", contact, name="contact"),
+    Route("/cases", case_inbox, name="cases"),
+    Route("/cases/{case_id}", case_page, methods=["GET", "POST"], name="case"),
+    Route("/account", account, methods=["GET", "POST"], name="account"),
+]
