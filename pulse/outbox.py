@@ -152,6 +152,8 @@ class Dispatcher:
                 "response", "contact", "team", "owner"
             )
         }
+        user_ids = [m.payload.get("user_id") for m in messages if m.kind == "password_reset"]
+        self.users = {user.id: user for user in await User.filter(id__in=user_ids, is_active=True)}
         # Pipelined: the next message is rendered while the previous one is on the wire, and results are
         # written while later messages are sent. One message is in flight at a time on the connection.
         results: list[Result] = []
