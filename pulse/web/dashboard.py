@@ -18,6 +18,7 @@ from pulse.errors import BadRequest, Forbidden, NotFound, PulseError
 from pulse.i18n import N_
 from pulse.models import CaseNote, Contact, FollowUpCase, Invitation, Team, Touchpoint, User
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
+from pulse.web.security import CHART_CSP
 from pulse.web.signin import signed_in, user_locale
 from pulse.web.templating import render
 
@@ -79,6 +80,7 @@ class Page:
     def render(self, template: str, context: dict, status_code: int = 200) -> Response:
         values = {"user": self.user, "csrf_token": csrf_token(self.request), "nav": self.request.url.path, **context}
         response = render(self.request, template, values, locale=self.locale, status_code=status_code)
+        response.headers["content-security-policy"] = CHART_CSP
         return set_csrf_cookie(self.request, response)
 
 

@@ -9,6 +9,8 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# Plotly writes its own stylesheet at run time; dashboard pages allow inline styles (never inline script).
+CHART_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",

