@@ -35,8 +35,12 @@ def trend(
     fmt: Callable[[float], str],
     fmt_n: Callable[[int], str],
     y_range: tuple[float, float] | None = None,
+    ticks: Sequence[tuple[str, str]] = (),
 ) -> dict:
-    """One line per group with its 95% band; hover shows the value, the interval and n."""
+    """One line per group with its 95% band; hover shows the value, the interval and n.
+
+    `ticks` are (ISO date, label in the reader's language) pairs for the time axis.
+    """
     data = []
     for index, group in enumerate(groups):
         colour = PALETTE[index % len(PALETTE)]
@@ -80,6 +84,12 @@ def trend(
             }
         )
     layout = {**LAYOUT, "yaxis": {"title": {"text": safe(value_label)}, "zeroline": True}}
+    if ticks:
+        layout["xaxis"] = {
+            "tickmode": "array",
+            "tickvals": [t[0] for t in ticks],
+            "ticktext": [safe(t[1]) for t in ticks],
+        }
     if y_range:
         layout["yaxis"]["range"] = list(y_range)
     return {"data": data, "layout": layout, "config": CONFIG}

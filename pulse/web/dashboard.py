@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -121,10 +122,25 @@ def _query(p: Page, survey_id: str, filters: dict, by: str | None = None) -> tre
     return trends.parse_query(params, p.state.catalog, p.state.settings.segment_attributes, end)
 
 
+def _month_ticks(p: Page, groups: list[dict]) -> list[tuple[str, str]]:
+    """One tick per month on the time axis, named in the reader's language."""
+    days = sorted({point["date"] for group in groups for point in group["points"]})
+    if not days:
+        return []
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    ticks, current = [], date(first.year, first.month, 1)
+    while current <= last:
+        if current >= first:
+            ticks.append((current.isoformat(), format_date(current, "LLL yyyy", locale=p.locale)))
+        current = date(current.year + current.month // 12, current.month % 12 + 1, 1)
+    return ticks
+
+
 def _trend_figure(p: Page, survey, groups: list[dict]) -> dict:
     digits = 2 if survey.kind == "ces" else 1
     return charts.trend(
         groups,
+        ticks=_month_ticks(p, groups),
         value_label=p.t(METRIC_LABELS[survey.kind]),
         n_label=p.t("n ="),
         band_label=p.t("95% interval"),
