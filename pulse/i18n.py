@@ -78,8 +78,8 @@ def negotiate(
 
 def translate(locale: str, message: str, **variables: object) -> str:
     """`message` in `locale`, with %(name)s variables filled in (extracted by `make catalog`)."""
-    text = translations(locale).gettext(message)
-    return text % variables if variables else text
+    # like Jinja's newstyle gettext, always %-format: a literal percent sign is written %% in every msgid
+    return translations(locale).gettext(message) % variables
 
 
 def translate_plural(locale: str, singular: str, plural: str, n: int, **variables: object) -> str:

@@ -102,6 +102,8 @@ def test_catalog_template_is_not_stale(tmp_path):
             "translate:2",
             "-k",
             "translate_plural:2,3",
+            "-k",
+            "t",
             "--no-location",
             "-o",
             str(fresh),

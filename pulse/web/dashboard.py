@@ -30,7 +30,7 @@ DIMENSION_LABELS = {
     "stage": N_("Lifecycle stage"),
     "lifecycle": N_("Days since the sale"),
 }
-METRIC_LABELS = {"nps": N_("Net Promoter Score"), "csat": N_("Satisfied (4–5), %"), "ces": N_("Ease of effort (1–7)")}
+METRIC_LABELS = {"nps": N_("Net Promoter Score"), "csat": N_("Satisfied (4–5), %%"), "ces": N_("Ease of effort (1–7)")}
 QUADRANT_LABELS = {
     "loyal": N_("Satisfied and loyal"),
     "satisfied_not_loyal": N_("Satisfied but not loyal"),
@@ -143,7 +143,7 @@ def _trend_figure(p: Page, survey, groups: list[dict]) -> dict:
         ticks=_month_ticks(p, groups),
         value_label=p.t(METRIC_LABELS[survey.kind]),
         n_label=p.t("n ="),
-        band_label=p.t("95% interval"),
+        band_label=p.t("95%% interval"),
         fmt=lambda v: p.number(v, digits),
         fmt_n=p.count,
         y_range=(-100, 100) if survey.kind == "nps" else ((0, 100) if survey.kind == "csat" else (1, 7)),
