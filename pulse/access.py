@@ -29,7 +29,9 @@ async def team_ids(user: User) -> set[int] | None:
     if user.role != "manager":
         return None
     found: set[int] = set()
-    for team_id in await UserTeam.filter(user_id=user.id).values_list("team_id", flat=True):
+    assigned = set(await UserTeam.filter(user_id=user.id).values_list("team_id", flat=True))
+    assigned |= set(await Team.filter(owner_id=user.id).values_list("id", flat=True))  # owning a team counts
+    for team_id in assigned:
         found.update(await subtree_ids(team_id))
     return found
 
@@ -43,5 +45,6 @@ async def team_slugs(user: User) -> list[str] | None:
 
 async def top_teams(user: User) -> list[Team]:
     """The teams a manager was given (not their sub-teams): their natural starting point."""
-    ids = await UserTeam.filter(user_id=user.id).values_list("team_id", flat=True)
+    ids = set(await UserTeam.filter(user_id=user.id).values_list("team_id", flat=True))
+    ids |= set(await Team.filter(owner_id=user.id).values_list("id", flat=True))
     return await Team.filter(id__in=ids).order_by("name")

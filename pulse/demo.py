@@ -136,6 +136,8 @@ async def load_demo(
                 locale=country or "en",
             )
         teams[slug] = await Team.create(slug=slug, name=name, parent=teams.get(parent or ""), owner=owner or admin)
+        if owner is not None:
+            await UserTeam.create(user=owner, team=teams[slug])
     for slug in ("customer-care", "sales"):
         await UserTeam.create(user=admin, team=teams[slug])  # the admin is also the top-level owner
     await accounts.create_user("hr@pulse.local", DEMO_PASSWORD, "hr", display_name="Demo HR")

@@ -81,3 +81,14 @@ async def test_an_analyst_reads_but_does_not_write(mail_app, answered):
         reply = await ana.post(f"/cases/{case.id}", data={"csrf_token": token, "note": "x", "status": "resolved"})
         assert reply.status_code == 403
     assert (await FollowUpCase.get(id=case.id)).status == "open"
+
+
+async def test_a_manager_without_a_team_sees_nothing(mail_app, answered):
+    from tests.conftest import persona
+
+    await persona("lonely@example.com", "manager", "No Team")
+    async with sign_in(mail_app, "lonely@example.com") as lonely:
+        assert (await lonely.get("/dashboard")).status_code == 403
+        assert (await lonely.get("/dashboard/breakdown?by=team")).status_code == 403
+        assert "Person" not in (await lonely.get("/cases?show=all")).text
+        assert (await lonely.get("/contacts/C-1")).status_code == 404

@@ -53,6 +53,7 @@ class Page:
         self.user = user
         self.locale = locale
         self.slugs = slugs  # None: every team
+        self.top: str | None = None  # a manager's own (topmost) team, their default view
         self.state = request.app.state
 
     def t(self, message: str, **variables: object) -> str:
@@ -72,8 +73,10 @@ class Page:
         slug = self.request.query_params.get("team") or None
         if self.slugs is None:
             return slug
+        if not self.slugs:  # a manager with no team sees nothing rather than everything
+            raise Forbidden("You are not assigned to a team yet: ask an admin to add you to one.")
         if slug is None:
-            return self.slugs[0] if self.slugs else None
+            return self.top or self.slugs[0]
         if slug not in self.slugs:
             raise Forbidden("This team is not one of yours.")
         return slug
@@ -88,7 +91,11 @@ class Page:
 async def page(request: Request, permission: str) -> Page:
     user = await signed_in(request)
     access.require(user, permission)
-    return Page(request, user, user_locale(request, user), await access.team_slugs(user))
+    found = Page(request, user, user_locale(request, user), await access.team_slugs(user))
+    if found.slugs is not None:
+        top = await access.top_teams(user)
+        found.top = top[0].slug if top else None
+    return found
 
 
 def figure(value: dict) -> Markup:
