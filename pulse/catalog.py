@@ -45,6 +45,25 @@ class Band:
 class Question:
     id: str
     text: Mapping[str, str]
+    low: Mapping[str, str] | None = None  # the question's own scale labels (drivers: disagree … agree)
+    high: Mapping[str, str] | None = None
+
+
+CADENCES = {"weekly": 7, "biweekly": 14, "monthly": 28}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How an employee pulse runs: a round every `cadence`, open `open_days`, one reminder."""
+
+    cadence: str
+    questions_per_pulse: int
+    open_days: int
+    reminder_after_days: int
+
+    @property
+    def every_days(self) -> int:
+        return CADENCES[self.cadence]
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,7 @@ class Survey:
     bands: tuple[Band, ...]
     trigger: Trigger | None
     checksum: str
+    schedule: Schedule | None
     source: str
     definition: Mapping[str, Any] = field(repr=False, compare=False)
 
@@ -177,7 +197,7 @@ class _Checker:
 
 def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Survey | None:
     required = {"id", "kind", "audience", "title", "subject", "scale", "questions", "bands"}
-    if not check.keys(data, "", required, {"trigger"}):
+    if not check.keys(data, "", required, {"trigger", "schedule"}):
         return None
     survey_id = check.identifier(data["id"], "id")
     kind = data["kind"]
@@ -213,13 +233,15 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
         seen: set[str] = set()
         for i, question in enumerate(data["questions"]):
             key = f"questions[{i}]"
-            if not isinstance(question, dict) or not check.keys(question, key, {"id", "text"}):
+            if not isinstance(question, dict) or not check.keys(question, key, {"id", "text"}, {"low", "high"}):
                 continue
             qid = check.identifier(question["id"], f"{key}.id")
             if qid in seen:
                 check.fail(f"{key}.id", f"duplicate question id {qid!r}")
             seen.add(qid)
-            questions.append(Question(qid, check.texts(question["text"], f"{key}.text")))
+            low = check.texts(question["low"], f"{key}.low") if "low" in question else None
+            high = check.texts(question["high"], f"{key}.high") if "high" in question else None
+            questions.append(Question(qid, check.texts(question["text"], f"{key}.text"), low, high))
 
     bands: list[Band] = []
     if not isinstance(data["bands"], list) or not data["bands"]:
@@ -245,6 +267,7 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
             check.fail("bands", f"must end at the top of the scale ({scale_max})")
 
     trigger = _parse_trigger(data.get("trigger"), check, audience)
+    schedule = _parse_schedule(data.get("schedule"), check, audience, len(questions))
     if check.messages:
         return None
     return Survey(
@@ -261,6 +284,7 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
         bands=tuple(bands),
         trigger=trigger,
         checksum=hashlib.sha256(raw).hexdigest(),
+        schedule=schedule,
         source=source,
         definition=MappingProxyType(data),
     )
@@ -297,6 +321,28 @@ def _parse_trigger(trigger: Any, check: _Checker, audience: str) -> Trigger | No
         max_event_age_days=check.integer(trigger, "trigger.", "max_event_age_days", 1, 365),
         fatigue_days=None if fatigue is None else check.integer(trigger, "trigger.", "fatigue_days", 0, 365),
     )
+
+
+def _parse_schedule(schedule: Any, check: _Checker, audience: str, questions: int) -> Schedule | None:
+    if schedule is None:
+        return None
+    if audience != "employee":
+        check.fail("schedule", "only employee surveys run on a schedule; customer surveys use a trigger")
+        return None
+    if not isinstance(schedule, dict) or not check.keys(
+        schedule, "schedule", {"cadence", "questions_per_pulse", "open_days", "reminder_after_days"}
+    ):
+        return None
+    cadence = schedule["cadence"]
+    if cadence not in CADENCES:
+        check.fail("schedule.cadence", f"must be one of {', '.join(CADENCES)}, got {cadence!r}")
+        cadence = "weekly"
+    per_pulse = check.integer(schedule, "schedule.", "questions_per_pulse", 1, max(questions, 1))
+    open_days = check.integer(schedule, "schedule.", "open_days", 1, CADENCES[cadence])
+    reminder = check.integer(schedule, "schedule.", "reminder_after_days", 1, 27)
+    if reminder >= open_days:
+        check.fail("schedule.reminder_after_days", f"must be less than open_days ({open_days})")
+    return Schedule(cadence, per_pulse, open_days, reminder)
 
 
 def load_catalog(directory: str | Path) -> Catalog:

@@ -195,6 +195,44 @@ async def _import_touchpoints(settings: Settings, args: argparse.Namespace, even
     return 1 if invalid else 0
 
 
+def cmd_import_employees(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse.roster import rows_from_csv
+
+    try:
+        rows = rows_from_csv(Path(args.file).read_text(encoding="utf-8-sig"))
+    except OSError as error:
+        raise PulseError(f"Cannot read {args.file}: {error.strerror}.") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PulseError(f"{args.file} is not a readable UTF-8 CSV file: {error}.") from None
+    return asyncio.run(_import_employees(settings, args, rows))
+
+
+async def _import_employees(settings: Settings, args: argparse.Namespace, rows: list) -> int:
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from pulse.roster import upsert
+
+    counts: Counter[str] = Counter()
+    problems: list[str] = []
+    async with db.connected(settings.database_url):
+        with tqdm(total=len(rows), unit="employee", desc="Roster", disable=args.quiet) as bar:
+            for start in range(0, len(rows), 1000):
+                for result in await upsert(rows[start : start + 1000], dry_run=args.dry_run, first_line=start + 2):
+                    counts[result.status] += 1
+                    problems += [f"  line {result.line}, {e['field']}: {e['message']}" for e in result.errors]
+                bar.update(min(1000, len(rows) - start))
+    prefix = "Dry run, nothing stored: " if args.dry_run else ""
+    print(
+        f"{prefix}{len(rows)} rows: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['deactivated']} deactivated, {counts['unchanged']} unchanged, {counts['invalid']} invalid."
+    )
+    for line in problems[:100]:
+        print(line)
+    return 1 if problems else 0
+
+
 async def _send_due(settings: Settings, args: argparse.Namespace) -> int:
     from pulse.outbox import Dispatcher
     from pulse.rendering import environment
@@ -342,6 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--since", help="First day to recompute (YYYY-MM-DD); earlier days are kept.")
     rebuild.add_argument("--quiet", action="store_true", help="No progress bar.")
     rebuild.set_defaults(func=lambda s, a: asyncio.run(_rollups_rebuild(s, a)))
+
+    import_employees = imports_commands.add_parser(
+        "employees",
+        help="The employee roster (external_id, email, name, team, locale, timezone, start_date, "
+        "location, role_family, active).",
+    )
+    import_employees.add_argument("file", help="A UTF-8 CSV file with a header row.")
+    import_employees.add_argument("--dry-run", action="store_true", help="Check every row, store nothing.")
+    import_employees.add_argument("--quiet", action="store_true", help="No progress bar.")
+    import_employees.set_defaults(func=cmd_import_employees)
 
     send_due = commands.add_parser("send-due", help="Send the e-mails that are due now, then exit (for cron).")
     send_due.set_defaults(func=lambda s, a: asyncio.run(_send_due(s, a)))

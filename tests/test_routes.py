@@ -48,6 +48,7 @@ def test_route_table():
         ("GET,HEAD,POST", "/l/{survey_id}"),
         ("GET,HEAD,POST", "/u/{token}"),
         ("POST", "/api/v1/touchpoints"),
+        ("POST", "/api/v1/employees"),
         ("GET,HEAD", "/api/v1/cases"),
         ("GET,HEAD", "/api/v1/cases/orphans"),
         ("GET,HEAD", "/api/v1/cases/{case_id}"),

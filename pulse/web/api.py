@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import followups, teams, timeline, touchpoints
+from pulse import followups, roster, teams, timeline, touchpoints
 from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from pulse.models import CaseNote, Contact, FollowUpCase, Team
 from pulse.models import Response as ResponseRow
@@ -295,7 +295,38 @@ async def contact_timeline(request: Request) -> Response:
     )
 
 
+async def post_employees(request: Request) -> Response:
+    """Upsert roster rows by external id (JSON list, {"employees": [...]} or CSV); leavers: active=false."""
+    await api_key(request, "employees:write")
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    body = await read_body(request)
+    if media == "text/csv":
+        try:
+            rows = roster.rows_from_csv(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError, csv.Error) as error:
+            raise BadRequest(f"The CSV cannot be read: {error}.") from None
+    elif media in {"application/json", ""}:
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BadRequest(f"The body is not valid JSON: {error}.") from None
+        rows = data.get("employees") if isinstance(data, dict) and "employees" in data else data
+        if isinstance(rows, dict):
+            rows = [rows]
+        if not isinstance(rows, list):
+            raise BadRequest('The body must be an employee object, a list of them, or {"employees": [...]}.')
+    else:
+        raise UnsupportedMediaType("Send application/json or text/csv.")
+    if not rows:
+        raise BadRequest("The batch is empty: send at least one employee.")
+    if len(rows) > touchpoints.MAX_BATCH:
+        raise PayloadTooLarge(f"A batch holds at most {touchpoints.MAX_BATCH} employees; this one has {len(rows)}.")
+    results = await roster.upsert(rows, first_line=0 if media != "text/csv" else 2)
+    return JSONResponse({"results": [r.as_json() for r in results]}, status_code=200)
+
+
 ROUTES += [
+    Route("/api/v1/employees", post_employees, methods=["POST"], name="api_employees"),
     Route("/api/v1/cases", list_cases, methods=["GET"], name="api_cases"),
     Route("/api/v1/cases/orphans", case_orphans, methods=["GET"], name="api_case_orphans"),
     Route("/api/v1/cases/{case_id}", get_case, methods=["GET"], name="api_case"),

@@ -215,6 +215,20 @@ PATHS: dict[str, dict[str, dict]] = {
             [_q("survey", "Survey id.", True), _q("from", "First day."), _q("to", "Last day.")],
         )
     },
+    "/api/v1/employees": {
+        "post": _op(
+            "Upsert the employee roster by external id; leavers: active=false (never surveyed again).",
+            "employees:write",
+            errors=(400, 401, 403, 413, 415),
+            body={
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+        )
+    },
     "/api/v1/openapi.json": {"get": _op("This document.", None, errors=())},
 }
 
