@@ -10,7 +10,7 @@ from pulse.teams import subtree_ids
 PERMISSIONS = {
     "admin": {"dashboards", "cases", "cases:write", "contacts", "admin", "engagement", "employee_comments"},
     "analyst": {"dashboards", "cases", "contacts", "engagement"},
-    "manager": {"dashboards", "cases", "cases:write", "contacts"},
+    "manager": {"dashboards", "cases", "cases:write", "contacts", "engagement"},
     "hr": {"engagement", "employee_comments"},
 }
 

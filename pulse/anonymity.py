@@ -55,8 +55,7 @@ def visible(counts: Mapping[Hashable, int], partitions: Sequence[Partition], k: 
     return shown
 
 
-def derived_groups(counts: Mapping[Hashable, int], partitions: Sequence[Partition],
-                   shown: set[Hashable]) -> list[int]:
+def derived_groups(counts: Mapping[Hashable, int], partitions: Sequence[Partition], shown: set[Hashable]) -> list[int]:
     """What an attacker can compute: for each shown whole, the sizes of `whole - any set of shown parts`."""
     sizes = []
     for partition in partitions:

@@ -20,7 +20,7 @@ from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.settings import Settings
-from pulse.web import admin, analytics, api, dashboard, devmail, errors, openapi, public, signin, system
+from pulse.web import admin, analytics, api, dashboard, devmail, engagement, errors, openapi, public, signin, system
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
 
@@ -36,6 +36,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         *signin.ROUTES,
         *dashboard.ROUTES,
         *admin.ROUTES,
+        *engagement.ROUTES,
         *public.ROUTES,
         *api.ROUTES,
         *analytics.ROUTES,

@@ -80,7 +80,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pulse.app import record_survey_versions
-    from pulse.demo import DEMO_ADMIN_EMAIL, demo_present, live_touchpoints, load_demo
+    from pulse.demo import DEMO_ADMIN_EMAIL, demo_present, live_touchpoints, load_demo, load_engagement
 
     catalog = load_catalog(settings.surveys_dir)
     async with db.connected(settings.database_url):
@@ -98,10 +98,12 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 progress=bar.update,
                 segments=settings.segment_attributes,
             )
+        rounds = await load_engagement(catalog, months=args.months, seed=args.seed)
         live = await live_touchpoints(catalog, settings)
     print(
         f"Loaded {summary.teams} teams, {summary.contacts} contacts, {summary.touchpoints} touchpoints, "
-        f"{summary.invitations} invitations and {summary.responses} responses; {live} surveys are being sent now."
+        f"{summary.invitations} invitations and {summary.responses} responses, {rounds} closed pulse rounds;"
+        f" {live} surveys are being sent now."
     )
     return 0
 

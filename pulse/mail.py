@@ -196,6 +196,44 @@ def case_message(
     return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
 
 
+def pulse_message(
+    env: Environment,
+    settings: Settings,
+    *,
+    survey: Survey,
+    locale: str,
+    to: str,
+    url: str,
+    reminder: bool,
+    message_id: str,
+) -> OutgoingMail:
+    """An employee pulse invitation (or its one reminder): a link to a short, anonymous page."""
+    company = settings.company_name
+    context = {
+        "locale": locale,
+        "timezone": settings.timezone,
+        "company": company,
+        "url": url,
+        "reminder": reminder,
+        "question": localized(survey.question.text, locale, company),
+    }
+    subject = localized(survey.subject, locale, company)
+    if reminder:
+        subject = i18n.translate(locale, "Reminder: %(subject)s", subject=subject)
+    headers = [
+        ("From", settings.mail_from),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", format_datetime(datetime.now(UTC))),
+        ("Message-ID", message_id),
+        ("Content-Language", locale),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    text = env.get_template("email/pulse.txt").render(context)
+    html = env.get_template("email/pulse.html").render(context)
+    return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
+
+
 def reset_message(
     env: Environment, settings: Settings, *, user, locale: str, url: str, message_id: str
 ) -> OutgoingMail:

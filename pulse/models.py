@@ -161,6 +161,26 @@ class SurveyVersion(Model):
         unique_together = (("survey_id", "checksum"),)
 
 
+class PulseRound(Model):
+    """One round of an employee pulse: which questions it asks, when it opens, reminds and closes."""
+
+    id = fields.IntField(primary_key=True)
+    survey_id = fields.CharField(max_length=64)
+    number = fields.IntField()
+    questions = fields.JSONField()
+    opens_at = fields.DatetimeField()
+    remind_at = fields.DatetimeField()
+    closes_at = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="open")  # open -> closed
+    reminded = fields.BooleanField(default=False)
+    invited = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "pulse_round"
+        unique_together = (("survey_id", "number"),)
+
+
 class Touchpoint(Model):
     """An event from an outside system: a replay with the same source and external id is a no-op."""
 
@@ -200,6 +220,9 @@ class Invitation(Model):
     )
     touchpoint: fields.ForeignKeyNullableRelation[Touchpoint] = fields.ForeignKeyField(
         "models.Touchpoint", related_name="invitations", null=True, on_delete=fields.CASCADE
+    )
+    round: fields.ForeignKeyNullableRelation[PulseRound] = fields.ForeignKeyField(
+        "models.PulseRound", related_name="invitations", null=True, on_delete=fields.CASCADE
     )
     locale = fields.CharField(max_length=8)
     # scheduled -> sent -> answered / expired; or skipped / suppressed / failed
@@ -247,6 +270,10 @@ class Response(Model):
     # a response counts once it is confirmed: by a comment, or by no conflicting score until provisional_until
     provisional_until = fields.DatetimeField(null=True)
     discarded = fields.BooleanField(default=False, db_default=False)
+    # anonymous employee answers: the round they belong to (no employee, no invitation, no exact time)
+    round: fields.ForeignKeyNullableRelation[PulseRound] = fields.ForeignKeyField(
+        "models.PulseRound", related_name="responses", null=True, on_delete=fields.CASCADE
+    )
     # public-link answers have no invitation: the hash of their page's nonce keeps one response per page view
     link_key = fields.CharField(max_length=64, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)

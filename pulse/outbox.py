@@ -231,6 +231,8 @@ class Dispatcher:
     def render(self, row: Due) -> mail.OutgoingMail:
         if row.kind in CASE_KINDS:
             return self._render_case(row)
+        if row.kind in ("pulse_invitation", "pulse_reminder"):
+            return self._render_pulse(row)
         if row.kind == "password_reset":
             user = self.users.get(row.payload.get("user_id"))
             if user is None:
@@ -269,6 +271,22 @@ class Dispatcher:
             score_url=f"{base}/s/{survey_token}",
             unsubscribe_url=f"{base}/u/{unsubscribe_token}",
             expires_at=datetime.now(UTC) + timedelta(days=self.settings.token_max_age_days),
+            message_id=row.message_id,
+        )
+
+    def _render_pulse(self, row: Due) -> mail.OutgoingMail:
+        survey = self.catalog.get(row.survey_id or "")
+        if row.invitation_id is None or survey is None:
+            raise SuppressedError("the pulse invitation or its survey no longer exists")
+        token = tokens.make_token(self.settings.secret_key, "pulse", row.invitation_id)
+        return mail.pulse_message(
+            self.env,
+            self.settings,
+            survey=survey,
+            locale=row.locale,
+            to=row.to_email,
+            url=f"{self.settings.base_url}/p/{token}",
+            reminder=row.kind == "pulse_reminder",
             message_id=row.message_id,
         )
 
@@ -357,9 +375,9 @@ async def record(results: list[Result], settings: Settings) -> None:
         if sent:
             await OutboxMessage.filter(id__in=sent).update(status="sent", sent_at=now, last_error=None)
             expires = now + timedelta(days=settings.token_max_age_days)
-            invitation_ids = await OutboxMessage.filter(id__in=sent, kind="invitation").values_list(
-                "invitation_id", flat=True
-            )
+            invitation_ids = await OutboxMessage.filter(
+                id__in=sent, kind__in=("invitation", "pulse_invitation")
+            ).values_list("invitation_id", flat=True)
             await Invitation.filter(id__in=invitation_ids, status="scheduled").update(
                 status="sent", sent_at=now, expires_at=expires
             )

@@ -317,6 +317,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Hours a sign-in stays valid without use (each visit extends it).",
     ),
     Setting(
+        "PULSE_ANONYMITY_MIN_GROUP",
+        "anonymity_min_group",
+        _integer(3, 1000),
+        "5",
+        "Employee results are shown only for groups of at least this many respondents (never below 3).",
+    ),
+    Setting(
+        "PULSE_ANONYMITY_MIN_COMMENTS",
+        "anonymity_min_comments",
+        _integer(3, 1000),
+        "10",
+        "Employee comments are shown only for groups of at least this many respondents.",
+    ),
+    Setting(
         "PULSE_DEV_MAIL_CATCHER",
         "dev_mail_catcher",
         _boolean,
@@ -368,6 +382,8 @@ class Settings:
     webhook_secret: str
     link_rate_limit: int
     session_hours: int
+    anonymity_min_group: int
+    anonymity_min_comments: int
     dev_mail_catcher: bool
     dev_mail_catcher_port: int
     surveys_dir: str

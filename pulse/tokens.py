@@ -8,7 +8,7 @@ from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSer
 
 __all__ = ["TokenExpired", "TokenInvalid", "URLSafeTimedSerializer", "make_token", "read_token"]
 
-PURPOSES = ("survey", "unsubscribe")
+PURPOSES = ("survey", "unsubscribe", "pulse")
 
 
 class TokenInvalid(Exception):

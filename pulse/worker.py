@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-from pulse import followups, responses, webhooks
+from pulse import engagement, followups, responses, webhooks
 from pulse.catalog import Catalog
 from pulse.models import Invitation
 from pulse.outbox import Dispatcher
@@ -33,6 +33,7 @@ def steps(settings: Settings, catalog: Catalog) -> dict[str, Step]:
         "confirm_answers": lambda: responses.confirm_due(catalog, settings),
         "escalate_cases": lambda: followups.escalate_overdue(settings),
         "webhooks": lambda: webhooks.deliver_due(settings),
+        "engagement": lambda: engagement.run_schedule(catalog, settings),
         "expire_invitations": expire_invitations,
     }
 

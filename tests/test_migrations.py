@@ -14,7 +14,12 @@ from tests.conftest import ENGINE, ROOT
 async def test_an_empty_database_migrates_and_nothing_is_left_pending(empty_database_url):
     url = empty_database_url
     every = sorted(f"models.{p.stem}" for p in (ROOT / "pulse" / "migrations").glob("0*.py"))
-    assert every[:3] == ["models.0001_initial", "models.0002_answers_flags_webhooks", "models.0003_sessions"]
+    assert every[:4] == [
+        "models.0001_initial",
+        "models.0002_answers_flags_webhooks",
+        "models.0003_sessions",
+        "models.0004_pulse_rounds",
+    ]
     assert await db.pending_migrations(url) == every
     assert await db.migrate(url) == every
     assert await db.pending_migrations(url) == []

@@ -9,14 +9,14 @@ from tests.conftest import old_nonce, sent_invitation, sign_in, survey_url
 
 PAGES = ["/dashboard", "/dashboard/breakdown", "/dashboard/loyalty", "/dashboard/after-sale", "/contacts",
          "/contacts?q=person", "/cases", "/admin/users", "/admin/teams", "/admin/api-keys", "/admin/surveys",
-         "/admin/delivery", "/account"]  # fmt: skip
+         "/admin/delivery", "/account", "/engagement"]  # fmt: skip
 DASHBOARD = {"/dashboard", "/dashboard/breakdown", "/dashboard/loyalty", "/dashboard/after-sale", "/contacts",
              "/contacts?q=person", "/cases"}  # fmt: skip
 EXPECTED = {
     "alice@example.com": {page: 200 for page in PAGES},  # admin
     "ana@example.com": {page: 403 if page.startswith("/admin") else 200 for page in PAGES},  # analyst
     "bob@example.com": {page: 403 if page.startswith("/admin") else 200 for page in PAGES},  # manager
-    "hana@example.com": {page: 200 if page == "/account" else 403 for page in PAGES},  # hr
+    "hana@example.com": {page: 200 if page in ("/account", "/engagement") else 403 for page in PAGES},  # hr
 }
 
 

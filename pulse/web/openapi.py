@@ -229,6 +229,37 @@ PATHS: dict[str, dict[str, dict]] = {
             },
         )
     },
+    "/api/v1/engagement/rounds": {
+        "get": _op("Pulse rounds with their questions and response counts.", "engagement:read")
+    },
+    "/api/v1/engagement/results": {
+        "get": _op(
+            "A closed round's eNPS (or a driver's mean) per team or attribute; small groups are suppressed.",
+            "engagement:read",
+            [
+                _q("round", "Round number (default: the latest closed)."),
+                _q("question", "Question id."),
+                _q("by", "team, location, role_family or tenure."),
+            ],
+            errors=(400, 401, 403, 404),
+        )
+    },
+    "/api/v1/engagement/comments": {
+        "get": _op(
+            "Comments of a group, only when it is large enough.",
+            "engagement:read",
+            [_q("round", "Round number."), _q("group", "company or team:<slug>.")],
+            errors=(400, 401, 403, 404),
+        )
+    },
+    "/api/v1/engagement/ex-cx": {
+        "get": _op(
+            "Each team's eNPS beside the NPS and CSAT of the customers it served in the same period.",
+            "engagement:read",
+            [_q("round", "Round number.")],
+            errors=(400, 401, 403, 404),
+        )
+    },
     "/api/v1/openapi.json": {"get": _op("This document.", None, errors=())},
 }
 

@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from pulse import i18n, responses, tokens
 from pulse.catalog import Survey, localized
-from pulse.errors import BadRequest, NotFound, TooManyRequests
+from pulse.errors import BadRequest, NotFound, PulseError, TooManyRequests
 from pulse.models import Contact, Invitation, Team
 from pulse.outbox import suppress_scheduled
 from pulse.ratelimit import RateLimiter
@@ -237,3 +237,92 @@ ROUTES = [
     Route("/l/{survey_id}", link_page, methods=["GET", "POST"], name="survey_link"),
     Route("/u/{token}", unsubscribe, methods=["GET", "POST"], name="unsubscribe"),
 ]
+
+
+async def pulse_page(request: Request) -> Response:
+    """An employee's pulse: every question of the round on one page; answers are stored anonymously."""
+    from pulse import engagement
+    from pulse.models import PulseRound
+
+    settings = request.app.state.settings
+    secret = settings.secret_key
+    try:
+        invitation_id = tokens.read_token(
+            secret, "pulse", request.path_params["token"], settings.token_max_age_days * 86400
+        )
+    except (tokens.TokenInvalid, tokens.TokenExpired):
+        raise NotFound("This link is not valid.") from None
+    invitation = await Invitation.get_or_none(id=invitation_id, round_id__not_isnull=True)
+    if invitation is None:
+        raise NotFound("This link is not valid.")
+    locale = i18n.negotiate(
+        request.query_params.get("lang"),
+        invitation.locale,
+        request.headers.get("accept-language"),
+        settings.default_locale,
+    )
+    survey = request.app.state.catalog.get(invitation.survey_id)
+    pulse_round = await PulseRound.get(id=invitation.round_id)
+    if survey is None or pulse_round.status != "open":
+        return render(request, "public/closed.html", {}, status_code=410, locale=locale)
+    if invitation.status == "answered":
+        return render(request, "public/pulse_done.html", {"already": True}, locale=locale)
+    company = settings.company_name
+    by_id = {q.id: q for q in survey.questions}
+    questions = [
+        {
+            "id": qid,
+            "text": localized(by_id[qid].text, locale, company),
+            "low": localized(by_id[qid].low or survey.low_label, locale, company),
+            "high": localized(by_id[qid].high or survey.high_label, locale, company),
+        }
+        for qid in pulse_round.questions
+        if qid in by_id
+    ]
+    subject = f"pulse:{invitation.id}"
+    context = {
+        "questions": questions,
+        "nonce": tokens.make_nonce(secret, subject, time.time()),
+        "honeypot": HONEYPOT_FIELD,
+        "error": None,
+        "k": settings.anonymity_min_group,
+        "comments_k": settings.anonymity_min_comments,
+        "chosen": {},
+        "comment": "",
+    }
+    if request.method in {"GET", "HEAD"}:
+        return render(request, "public/pulse.html", context, locale=locale)
+    form = await request.form()
+    try:
+        rendered_at = tokens.read_nonce(secret, subject, str(form.get("nonce") or ""))
+    except tokens.TokenInvalid:
+        await responses.flag(survey.id, responses.BAD_NONCE, invitation.id)
+        raise BadRequest("This form is not valid any more. Reload the page and answer again.") from None
+    if str(form.get(HONEYPOT_FIELD) or "").strip() or time.time() - rendered_at < responses.MIN_RENDER_SECONDS:
+        reason = responses.HONEYPOT if str(form.get(HONEYPOT_FIELD) or "").strip() else responses.TOO_FAST
+        await responses.flag(survey.id, reason, invitation.id)
+        return render(request, "public/pulse_done.html", {"already": False}, locale=locale)
+    scores: dict[str, int] = {}
+    for question in questions:
+        raw = str(form.get(f"q_{question['id']}") or "")
+        if raw.isdigit() and 0 <= int(raw) <= 10:
+            scores[question["id"]] = int(raw)
+    comment = str(form.get("comment") or "").strip()[: responses.MAX_COMMENT]
+    if len(scores) != len(questions):
+        context.update(
+            error=i18n.translate(locale, "Please answer every question; the comment is optional."),
+            chosen=scores,
+            comment=comment,
+            nonce=tokens.make_nonce(secret, subject, time.time() - 2),
+        )
+        return render(request, "public/pulse.html", context, locale=locale, status_code=400)
+    try:
+        await engagement.record(invitation, survey, engagement.PulseAnswer(scores, comment), datetime.now(UTC).date())
+    except PulseError as refused:
+        if refused.status_code == 409:
+            return render(request, "public/pulse_done.html", {"already": True}, locale=locale)
+        raise
+    return render(request, "public/pulse_done.html", {"already": False}, locale=locale)
+
+
+ROUTES.append(Route("/p/{token}", pulse_page, methods=["GET", "POST"], name="pulse"))

@@ -47,7 +47,7 @@ def user_locale(request: Request, user: User | None) -> str:
 
 
 def home_for(user: User) -> str:
-    return "/account" if user.role == "hr" else "/dashboard"
+    return "/engagement" if user.role == "hr" else "/dashboard"
 
 
 def safe_next(target: str | None) -> str | None:

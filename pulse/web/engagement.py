@@ -1,0 +1,215 @@
+"""Employee engagement for HR (and managers, for their teams): API and page, every number behind anonymity."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pulse import access, anonymity, charts, engagement, metrics, trends
+from pulse.catalog import localized
+from pulse.errors import BadRequest, NotFound
+from pulse.models import Invitation, PulseRound, Team
+from pulse.models import Response as Answer
+from pulse.web.auth import api_key
+from pulse.web.dashboard import figure, page
+
+
+async def _round(request: Request, survey, number: str | None) -> PulseRound:
+    query = PulseRound.filter(survey_id=survey.id, status="closed")
+    if number:
+        if not number.isdigit():
+            raise BadRequest("round must be a round number.")
+        found = await query.filter(number=int(number)).first()
+    else:
+        found = await query.order_by("-number").first()
+    if found is None:
+        raise NotFound("No closed round yet." if not number else f"No closed round {number}.")
+    return found
+
+
+def _survey(request: Request):
+    survey = engagement.programme(request.app.state.catalog)
+    if survey is None:
+        raise NotFound("No engagement programme is defined in surveys/.")
+    return survey
+
+
+async def api_rounds(request: Request) -> Response:
+    await api_key(request, "engagement:read")
+    survey = _survey(request)
+    rounds = await PulseRound.filter(survey_id=survey.id).order_by("number")
+    return JSONResponse(
+        {
+            "rounds": [
+                {
+                    "number": r.number,
+                    "status": r.status,
+                    "opens_at": r.opens_at.isoformat(),
+                    "closes_at": r.closes_at.isoformat(),
+                    "questions": r.questions,
+                    "invited": r.invited,
+                    "answered": await Invitation.filter(round_id=r.id, status="answered").count(),
+                }
+                for r in rounds
+            ]
+        }
+    )
+
+
+async def api_results(request: Request) -> Response:
+    await api_key(request, "engagement:read")
+    survey = _survey(request)
+    pulse_round = await _round(request, survey, request.query_params.get("round"))
+    result = await engagement.results(
+        survey,
+        pulse_round,
+        request.app.state.settings,
+        request.query_params.get("question"),
+        request.query_params.get("by", "team"),
+    )
+    return JSONResponse(result)
+
+
+async def comments_for(survey, pulse_round: PulseRound, settings, group: str) -> list[str] | None:
+    """Comments of a group, or None when the group is too small (or hidden) to show them."""
+    result = await engagement.results(survey, pulse_round, settings, by="team")
+    label = group.split(":", 1)[1] if ":" in group else "company"
+    found = next((g for g in result["groups"] if g["group"] == label), None)
+    if (
+        found is None
+        or found["suppressed"]
+        or not anonymity.comments_visible(found["n"], settings.anonymity_min_comments)
+    ):
+        return None
+    query = Answer.filter(round_id=pulse_round.id, question_id=survey.question.id).exclude(comment="")
+    if label != "company":
+        team = await Team.get_or_none(slug=label)
+        if team is None:
+            return None
+        from pulse.teams import subtree_ids
+
+        query = query.filter(team_id__in=await subtree_ids(team.id))
+    return sorted(await query.values_list("comment", flat=True))  # sorted: the order says nothing of who or when
+
+
+async def api_comments(request: Request) -> Response:
+    await api_key(request, "engagement:read")
+    survey = _survey(request)
+    pulse_round = await _round(request, survey, request.query_params.get("round"))
+    group = request.query_params.get("group", "company")
+    found = await comments_for(survey, pulse_round, request.app.state.settings, group)
+    if found is None:
+        return JSONResponse({"group": group, "suppressed": True, "comments": []})
+    return JSONResponse({"group": group, "suppressed": False, "comments": found})
+
+
+async def ex_cx(survey, pulse_round: PulseRound, settings, catalog) -> list[dict]:
+    """Each team's eNPS in a round beside the NPS and CSAT of the customers it served in the same period."""
+    result = await engagement.results(survey, pulse_round, settings, by="team")
+    start = (pulse_round.opens_at - timedelta(days=survey.schedule.every_days if survey.schedule else 14)).date()
+    end = pulse_round.closes_at.date()
+    rows = []
+    for group in result["groups"]:
+        if group["group"] == "company":
+            continue
+        row = {
+            "team": group["group"],
+            "enps": None if group["suppressed"] else group["value"],
+            "enps_n": None if group["suppressed"] else group["n"],
+            "suppressed": group["suppressed"],
+        }
+        for kind in ("nps", "csat"):
+            customer = next((s for s in catalog if s.kind == kind), None)
+            if customer is None:
+                continue
+            series = await trends.daily(
+                customer.id, customer.question.id, trends.Selection("team", value=group["group"]), start, end
+            )
+            estimate = metrics.estimate(kind, metrics.add(*series.get(group["group"], {}).values()))
+            row[kind], row[f"{kind}_n"] = estimate.value, estimate.n
+        rows.append(row)
+    return rows
+
+
+async def api_ex_cx(request: Request) -> Response:
+    await api_key(request, "engagement:read")
+    survey = _survey(request)
+    pulse_round = await _round(request, survey, request.query_params.get("round"))
+    state = request.app.state
+    return JSONResponse(
+        {"round": pulse_round.number, "teams": await ex_cx(survey, pulse_round, state.settings, state.catalog)}
+    )
+
+
+async def hr_page(request: Request) -> Response:
+    """eNPS per team of the latest closed round, drivers, comments and EX beside CX, all behind anonymity."""
+    p = await page(request, "engagement")
+    survey = _survey(request)
+    rounds = await PulseRound.filter(survey_id=survey.id, status="closed").order_by("-number").limit(12)
+    if not rounds:
+        return p.render("dashboard/engagement.html", {"rounds": [], "survey": survey})
+    chosen = await _round(request, survey, request.query_params.get("round"))
+    settings = p.state.settings
+    company = settings.company_name
+    enps = await engagement.results(survey, chosen, settings, by="team")
+    drivers = []
+    for question in chosen.questions[1:]:
+        result = await engagement.results(survey, chosen, settings, question=question, by="team")
+        text = next((q.text for q in survey.questions if q.id == question), {})
+        drivers.append({"id": question, "text": localized(text, p.locale, company), "groups": result["groups"]})
+    comments = None
+    if access.allowed(p.user, "employee_comments"):
+        comments = await comments_for(survey, chosen, settings, "company")
+    relation = await ex_cx(survey, chosen, settings, p.state.catalog)
+    points = [r for r in relation if r["enps"] is not None and r.get("nps") is not None]
+    scatter = {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "x": [r["enps"] for r in points],
+                "y": [r["nps"] for r in points],
+                "text": [charts.safe(r["team"]) for r in points],
+                "textposition": "top center",
+                "marker": {"size": 12, "color": charts.PALETTE[0]},
+                "hovertemplate": "%{text}: eNPS %{x:.1f}, NPS %{y:.1f}<extra></extra>",
+            }
+        ],
+        "layout": {
+            **charts.LAYOUT,
+            "hovermode": "closest",
+            "showlegend": False,
+            "xaxis": {"title": {"text": "eNPS"}, "range": [-100, 100]},
+            "yaxis": {"title": {"text": "NPS"}, "range": [-100, 100]},
+        },
+        "config": charts.CONFIG,
+    }
+    if p.slugs is not None:  # a manager: only their teams' rows (still behind the same suppression)
+        enps["groups"] = [g for g in enps["groups"] if g["group"] in p.slugs]
+        relation = [r for r in relation if r["team"] in p.slugs]
+    return p.render(
+        "dashboard/engagement.html",
+        {
+            "survey": survey,
+            "rounds": rounds,
+            "round": chosen,
+            "enps": enps,
+            "drivers": drivers,
+            "comments": comments,
+            "relation": relation,
+            "scatter": figure(scatter),
+            "k": settings.anonymity_min_group,
+        },
+    )
+
+
+ROUTES = [
+    Route("/engagement", hr_page, name="engagement"),
+    Route("/api/v1/engagement/rounds", api_rounds, methods=["GET"], name="api_engagement_rounds"),
+    Route("/api/v1/engagement/results", api_results, methods=["GET"], name="api_engagement_results"),
+    Route("/api/v1/engagement/comments", api_comments, methods=["GET"], name="api_engagement_comments"),
+    Route("/api/v1/engagement/ex-cx", api_ex_cx, methods=["GET"], name="api_engagement_ex_cx"),
+]
