@@ -7,7 +7,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from pulse.app import create_app
-from pulse.demo import load_demo
+from pulse.demo import load_demo, load_engagement
 from pulse.models import CaseNote, FollowUpCase, Response
 from tests.browser import Watched, chromium, serve
 from tests.conftest import PASSWORD, make_settings
@@ -22,6 +22,7 @@ async def site(database_url, catalog):
     app = create_app(settings, catalog=catalog)
     async with LifespanManager(app):
         await load_demo(catalog, contacts=150, months=8, seed=3, timezone="UTC")
+        await load_engagement(catalog, months=8, seed=3)
         case = (
             await FollowUpCase.filter(team__parent_id__not_isnull=True).order_by("-id").first().select_related("team")
         )
@@ -112,3 +113,19 @@ async def test_a_manager_is_kept_to_their_teams_and_pages_fit_360_px(site):
         assert overflow <= 0, f"the page is {overflow}px wider than a 360px screen"
         await page.screenshot("dashboard-360px")
         assert [e for e in page.errors if "403" not in e] == []
+
+
+async def test_hr_sees_engagement_with_the_ex_cx_chart_and_small_teams_hidden(site):
+    base, _, _ = site
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await sign_in(page.page, base, "hr@pulse.local", "pulse-demo-2026")
+        await page.page.wait_for_url(f"{base}/engagement")
+        await page.page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2")
+        assert await plots_with_data(page.page) >= 2  # eNPS per round, and eNPS against NPS by team
+        row = page.page.locator("tr", has_text="account-management").first
+        assert "not enough answers" in await row.inner_text()  # three people: never shown
+        await page.screenshot("engagement")
+        assert page.errors == [], page.errors
+        reply = await page.page.goto(f"{base}/dashboard")
+        assert reply.status == 403  # HR sees engagement, not customer dashboards

@@ -186,3 +186,19 @@ async def test_hr_sees_the_engagement_page_and_open_rounds_show_nothing(mail_app
         assert page.status_code == 200  # no closed round yet: an empty state, no numbers
         api = await hana.get("/api/v1/engagement/results", headers=key)
         assert api.status_code == 404
+
+
+async def test_analysts_see_engagement_numbers_but_not_employee_comments(mail_app, mail_settings, catalog, org):
+    await roster(org, {"support-warsaw": ["Warsaw"] * 12})
+    survey = engagement.programme(catalog)
+    now = datetime.now(UTC)
+    await engagement.run_schedule(catalog, mail_settings, now=now)
+    pulse_round = await PulseRound.get(number=1)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as client:
+        await answer_all(client, mail_settings, pulse_round, comment="Secret <b>feedback</b>")
+    await engagement.run_schedule(catalog, mail_settings, now=now + timedelta(days=survey.schedule.open_days))
+    async with sign_in(mail_app, "hana@example.com") as hana:
+        assert "Secret &lt;b&gt;feedback&lt;/b&gt;" in (await hana.get("/engagement")).text  # HR: yes, escaped
+    async with sign_in(mail_app, "ana@example.com") as ana:
+        page = await ana.get("/engagement")
+        assert page.status_code == 200 and "Secret" not in page.text  # analyst: numbers only

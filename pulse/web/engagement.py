@@ -164,26 +164,44 @@ async def hr_page(request: Request) -> Response:
     if access.allowed(p.user, "employee_comments"):
         comments = await comments_for(survey, chosen, settings, "company")
     relation = await ex_cx(survey, chosen, settings, p.state.catalog)
-    points = [r for r in relation if r["enps"] is not None and r.get("nps") is not None]
-    scatter = {
-        "data": [
+    trend_groups = await _enps_trend(survey, list(reversed(rounds)), settings, p.slugs)
+    trend = charts.trend(
+        trend_groups,
+        value_label="eNPS",
+        n_label=p.t("n ="),
+        band_label=p.t("95%% interval"),
+        fmt=lambda v: p.number(v, 1),
+        fmt_n=p.count,
+        y_range=(-100, 100),
+    )
+    rates = await response_rates(chosen, settings.anonymity_min_group)
+    company_values = {
+        d["id"]: next((g["value"] for g in d["groups"] if g["group"] == "company" and not g["suppressed"]), None)
+        for d in drivers
+    }
+    traces = []
+    for index, (kind, label) in enumerate((("nps", p.t("Customers' NPS")), ("csat", p.t("Customers' CSAT, %%")))):
+        points = [r for r in relation if r["enps"] is not None and r.get(kind) is not None]
+        traces.append(
             {
                 "type": "scatter",
                 "mode": "markers+text",
+                "name": charts.safe(label),
                 "x": [r["enps"] for r in points],
-                "y": [r["nps"] for r in points],
+                "y": [r[kind] for r in points],
                 "text": [charts.safe(r["team"]) for r in points],
                 "textposition": "top center",
-                "marker": {"size": 12, "color": charts.PALETTE[0]},
-                "hovertemplate": "%{text}: eNPS %{x:.1f}, NPS %{y:.1f}<extra></extra>",
+                "marker": {"size": 12, "color": charts.PALETTE[index]},
+                "hovertemplate": "%{text}: eNPS %{x:.1f}, " + charts.safe(label) + " %{y:.1f}<extra></extra>",
             }
-        ],
+        )
+    scatter = {
+        "data": traces,
         "layout": {
             **charts.LAYOUT,
             "hovermode": "closest",
-            "showlegend": False,
             "xaxis": {"title": {"text": "eNPS"}, "range": [-100, 100]},
-            "yaxis": {"title": {"text": "NPS"}, "range": [-100, 100]},
+            "yaxis": {"title": {"text": charts.safe(p.t("Customers"))}, "range": [-100, 100]},
         },
         "config": charts.CONFIG,
     }
@@ -202,8 +220,48 @@ async def hr_page(request: Request) -> Response:
             "relation": relation,
             "scatter": figure(scatter),
             "k": settings.anonymity_min_group,
+            "trend": figure(trend),
+            "rates": rates,
+            "company_values": company_values,
         },
     )
+
+
+async def _enps_trend(survey, rounds: list[PulseRound], settings, slugs: list[str] | None) -> list[dict]:
+    """eNPS per closed round for the company (or a manager's teams), each point behind the same suppression."""
+    series: dict[str, list[dict]] = {}
+    for pulse_round in rounds:
+        result = await engagement.results(survey, pulse_round, settings, by="team")
+        for group in result["groups"]:
+            name = group["group"]
+            if slugs is not None and name not in slugs:
+                continue
+            if slugs is None and name != "company":
+                continue
+            point = {
+                "date": pulse_round.closes_at.date().isoformat(),
+                "value": None,
+                "n": 0,
+                "ci_low": None,
+                "ci_high": None,
+            }
+            if not group["suppressed"]:
+                point.update(value=group["value"], n=group["n"], ci_low=group["ci_low"], ci_high=group["ci_high"])
+            series.setdefault(name, []).append(point)
+    return [{"name": name, "points": points} for name, points in sorted(series.items())]
+
+
+async def response_rates(pulse_round: PulseRound, k: int) -> dict[str, float]:
+    """Answered / invited per team, only for teams with at least k members invited (smaller ones say too much)."""
+    rows = await Invitation.filter(round_id=pulse_round.id).values_list("employee__team__slug", "status")
+    invited: dict[str, int] = {}
+    answered: dict[str, int] = {}
+    for slug, status in rows:
+        if slug is None:
+            continue
+        invited[slug] = invited.get(slug, 0) + 1
+        answered[slug] = answered.get(slug, 0) + (status == "answered")
+    return {slug: answered[slug] / n for slug, n in invited.items() if n >= k}
 
 
 ROUTES = [
