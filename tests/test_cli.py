@@ -199,3 +199,23 @@ async def test_rollups_rebuild_and_export_after_the_demo(database_url, settings,
     assert lines[0].startswith("id,survey,question,score,band,comment")
     async with LifespanManager(create_app(settings, catalog=catalog)):
         assert len(lines) - 1 == await Response.filter(survey_id="csat", confirmed=True).count()
+
+
+async def test_import_employees_with_a_dry_run(database_url, settings, catalog, tmp_path):
+    from pulse.models import Employee
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "external_id,email,name,start_date\nE-1,ewa@example.com,Ewa,2020-01-01\nE-2,broken,Luca,2020-01-01\n",
+        encoding="utf-8",
+    )
+    dry = pulse("import", "employees", str(roster), "--dry-run", "--quiet", database_url=database_url)
+    assert dry.returncode == 1
+    assert dry.stdout.splitlines()[0] == (
+        "Dry run, nothing stored: 2 rows: 1 created, 0 updated, 0 deactivated, 0 unchanged, 1 invalid."
+    )
+    assert dry.stdout.splitlines()[1] == "  line 3, email: email is not an e-mail address"
+    real = pulse("import", "employees", str(roster), "--quiet", database_url=database_url)
+    assert real.stdout.startswith("2 rows: 1 created")
+    async with LifespanManager(create_app(settings, catalog=catalog)):
+        assert await Employee.all().count() == 1
