@@ -131,7 +131,7 @@ async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | Non
 @dataclass(frozen=True)
 class PulseAnswer:
     scores: dict[str, int]
-    comment: str
+    comments: dict[str, str]  # per question, optional
 
 
 async def record(invitation: Invitation, survey: Survey, answer: PulseAnswer, today: date) -> None:
@@ -159,7 +159,7 @@ async def record(invitation: Invitation, survey: Survey, answer: PulseAnswer, to
                 question_id=question,
                 score=score,
                 scores={question: score},
-                comment=answer.comment if question == survey.question.id else "",
+                comment=answer.comments.get(question, ""),
                 locale=invitation.locale,
                 answered_at=None,
                 day=pulse_round.closes_at.date(),

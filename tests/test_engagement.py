@@ -40,7 +40,7 @@ async def answer_all(client, settings, pulse_round, comment="fine"):
     for invitation in await Invitation.filter(round_id=pulse_round.id):
         url = f"/p/{tokens.make_token(settings.secret_key, 'pulse', invitation.id)}"
         data = {f"q_{q}": "8" for q in pulse_round.questions} | {
-            "comment": comment,
+            "c_recommend_workplace": comment,
             "nonce": old_nonce(settings, f"pulse:{invitation.id}"),
         }
         assert (await client.post(url, data=data)).status_code == 200
@@ -72,7 +72,7 @@ async def test_a_round_opens_invites_reminds_and_closes(mail_client, mail_settin
     assert html.escape(line, quote=False) in page.text  # the line on what is and is not visible
     invitation = await Invitation.get(employee__external_id="E1")
     data = {f"q_{q}": "9" for q in pulse_round.questions} | {
-        "comment": "Good team",
+        "c_recommend_workplace": "Good team",
         "nonce": old_nonce(mail_settings, f"pulse:{invitation.id}"),
     }
     assert (await mail_client.post(link, data=data)).status_code == 200

@@ -73,9 +73,14 @@ async def api_results(request: Request) -> Response:
     return JSONResponse(result)
 
 
-async def comments_for(survey, pulse_round: PulseRound, settings, group: str) -> list[str] | None:
-    """Comments of a group, or None when the group is too small (or hidden) to show them."""
-    result = await engagement.results(survey, pulse_round, settings, by="team")
+async def comments_for(
+    survey, pulse_round: PulseRound, settings, group: str, question: str | None = None
+) -> list[str] | None:
+    """Comments on a question (default eNPS) from a group, or None when the group is too small (or hidden)."""
+    question = question or survey.question.id
+    if question not in pulse_round.questions:
+        raise BadRequest(f"Round {pulse_round.number} did not ask {question!r}.")
+    result = await engagement.results(survey, pulse_round, settings, question=question, by="team")
     label = group.split(":", 1)[1] if ":" in group else "company"
     found = next((g for g in result["groups"] if g["group"] == label), None)
     if (
@@ -84,7 +89,7 @@ async def comments_for(survey, pulse_round: PulseRound, settings, group: str) ->
         or not anonymity.comments_visible(found["n"], settings.anonymity_min_comments)
     ):
         return None
-    query = Answer.filter(round_id=pulse_round.id, question_id=survey.question.id).exclude(comment="")
+    query = Answer.filter(round_id=pulse_round.id, question_id=question).exclude(comment="")
     if label != "company":
         team = await Team.get_or_none(slug=label)
         if team is None:
@@ -100,7 +105,9 @@ async def api_comments(request: Request) -> Response:
     survey = _survey(request)
     pulse_round = await _round(request, survey, request.query_params.get("round"))
     group = request.query_params.get("group", "company")
-    found = await comments_for(survey, pulse_round, request.app.state.settings, group)
+    found = await comments_for(
+        survey, pulse_round, request.app.state.settings, group, request.query_params.get("question")
+    )
     if found is None:
         return JSONResponse({"group": group, "suppressed": True, "comments": []})
     return JSONResponse({"group": group, "suppressed": False, "comments": found})
@@ -161,10 +168,24 @@ async def hr_page(request: Request) -> Response:
         text = next((q.text for q in survey.questions if q.id == question), {})
         drivers.append({"id": question, "text": localized(text, p.locale, company), "groups": result["groups"]})
     comments = None
-    if access.allowed(p.user, "employee_comments"):
-        comments = await comments_for(survey, chosen, settings, "company")
+    if access.allowed(p.user, "employee_comments"):  # by question: eNPS first, then each driver asked
+        comments = []
+        for question in chosen.questions:
+            text = next((q.text for q in survey.questions if q.id == question), {})
+            found = await comments_for(survey, chosen, settings, "company", question)
+            comments.append({"question": localized(text, p.locale, company), "comments": found})
     relation = await ex_cx(survey, chosen, settings, p.state.catalog)
     trend_groups = await _enps_trend(survey, list(reversed(rounds)), settings, p.slugs)
+    over_time = await _ex_cx_over_time(survey, list(reversed(rounds)), settings, p.state.catalog)
+    ex_cx_trend = charts.trend(
+        over_time,
+        value_label=p.t("Score"),
+        n_label=p.t("n ="),
+        band_label=p.t("95%% interval"),
+        fmt=lambda v: p.number(v, 1),
+        fmt_n=p.count,
+        y_range=(-100, 100),
+    )
     trend = charts.trend(
         trend_groups,
         value_label="eNPS",
@@ -221,6 +242,7 @@ async def hr_page(request: Request) -> Response:
             "scatter": figure(scatter),
             "k": settings.anonymity_min_group,
             "trend": figure(trend),
+            "ex_cx_trend": figure(ex_cx_trend),
             "rates": rates,
             "company_values": company_values,
         },
@@ -249,6 +271,42 @@ async def _enps_trend(survey, rounds: list[PulseRound], settings, slugs: list[st
                 point.update(value=group["value"], n=group["n"], ci_low=group["ci_low"], ci_high=group["ci_high"])
             series.setdefault(name, []).append(point)
     return [{"name": name, "points": points} for name, points in sorted(series.items())]
+
+
+async def _ex_cx_over_time(survey, rounds: list[PulseRound], settings, catalog) -> list[dict]:
+    """Company eNPS per round beside the customers' NPS and CSAT over the same weeks: EX and CX through time."""
+    lines: dict[str, list[dict]] = {"eNPS": []}
+    for pulse_round in rounds:
+        day = pulse_round.closes_at.date().isoformat()
+        result = await engagement.results(survey, pulse_round, settings, by="team")
+        company = next(g for g in result["groups"] if g["group"] == "company")
+        point = {"date": day, "value": None, "n": 0, "ci_low": None, "ci_high": None}
+        if not company["suppressed"]:
+            point.update(value=company["value"], n=company["n"], ci_low=company["ci_low"], ci_high=company["ci_high"])
+        lines["eNPS"].append(point)
+        start = (pulse_round.opens_at - timedelta(days=survey.schedule.every_days)).date()
+        for kind in ("nps", "csat"):
+            customer = next((s for s in catalog if s.kind == kind), None)
+            if customer is None:
+                continue
+            series = await trends.daily(
+                customer.id,
+                customer.question.id,
+                trends.Selection("all", value="all"),
+                start,
+                pulse_round.closes_at.date(),
+            )
+            estimate = metrics.estimate(kind, metrics.add(*series.get("all", {}).values()))
+            lines.setdefault(kind.upper(), []).append(
+                {
+                    "date": day,
+                    "value": estimate.value,
+                    "n": estimate.n,
+                    "ci_low": estimate.ci_low,
+                    "ci_high": estimate.ci_high,
+                }
+            )
+    return [{"name": name, "points": points} for name, points in lines.items()]
 
 
 async def response_rates(pulse_round: PulseRound, k: int) -> dict[str, float]:

@@ -288,7 +288,7 @@ async def pulse_page(request: Request) -> Response:
         "k": settings.anonymity_min_group,
         "comments_k": settings.anonymity_min_comments,
         "chosen": {},
-        "comment": "",
+        "comments": {},
     }
     if request.method in {"GET", "HEAD"}:
         return render(request, "public/pulse.html", context, locale=locale)
@@ -307,17 +307,18 @@ async def pulse_page(request: Request) -> Response:
         raw = str(form.get(f"q_{question['id']}") or "")
         if raw.isdigit() and 0 <= int(raw) <= 10:
             scores[question["id"]] = int(raw)
-    comment = str(form.get("comment") or "").strip()[: responses.MAX_COMMENT]
+    comments = {q["id"]: str(form.get(f"c_{q['id']}") or "").strip()[: responses.MAX_COMMENT] for q in questions}
+    comments = {qid: text for qid, text in comments.items() if text}
     if len(scores) != len(questions):
         context.update(
-            error=i18n.translate(locale, "Please answer every question; the comment is optional."),
+            error=i18n.translate(locale, "Please answer every question; the comments are optional."),
             chosen=scores,
-            comment=comment,
+            comments=comments,
             nonce=tokens.make_nonce(secret, subject, time.time() - 2),
         )
         return render(request, "public/pulse.html", context, locale=locale, status_code=400)
     try:
-        await engagement.record(invitation, survey, engagement.PulseAnswer(scores, comment), datetime.now(UTC).date())
+        await engagement.record(invitation, survey, engagement.PulseAnswer(scores, comments), datetime.now(UTC).date())
     except PulseError as refused:
         if refused.status_code == 409:
             return render(request, "public/pulse_done.html", {"already": True}, locale=locale)
