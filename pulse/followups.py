@@ -177,6 +177,8 @@ async def orphans(catalog: Catalog) -> dict[str, int]:
     """Complaints nobody owns: confirmed unhappy answers with no case, and open cases with no owner."""
     without_case = 0
     for survey in catalog:
+        if survey.audience != "customer":
+            continue  # anonymous employee answers never open a case: nobody could follow up on them
         unhappy = [n for n in survey.scores if survey.is_unhappy(n)]
         [(count,)] = await db.fetch(
             f"SELECT COUNT(*) FROM response r WHERE r.survey_id = ? AND r.confirmed = ? AND r.discarded = ?"
