@@ -216,6 +216,8 @@ def pulse_message(
         "url": url,
         "reminder": reminder,
         "question": localized(survey.question.text, locale, company),
+        "k": settings.anonymity_min_group,
+        "count": survey.schedule.questions_per_pulse if survey.schedule else len(survey.questions),
     }
     subject = localized(survey.subject, locale, company)
     if reminder:
