@@ -182,18 +182,7 @@ def case_message(
             top=context["scale_max"],
             survey=context["survey_title"],
         )
-    headers = [
-        ("From", settings.mail_from),
-        ("To", to),
-        ("Subject", subject),
-        ("Date", format_datetime(datetime.now(UTC))),
-        ("Message-ID", message_id),
-        ("Content-Language", locale),
-        ("Auto-Submitted", "auto-generated"),
-    ]
-    text = env.get_template("email/case.txt").render(context)
-    html = env.get_template("email/case.html").render(context)
-    return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
+    return _simple(env, settings, "email/case", context, to=to, subject=subject, locale=locale, message_id=message_id)
 
 
 def pulse_message(
@@ -222,18 +211,7 @@ def pulse_message(
     subject = localized(survey.subject, locale, company)
     if reminder:
         subject = i18n.translate(locale, "Reminder: %(subject)s", subject=subject)
-    headers = [
-        ("From", settings.mail_from),
-        ("To", to),
-        ("Subject", subject),
-        ("Date", format_datetime(datetime.now(UTC))),
-        ("Message-ID", message_id),
-        ("Content-Language", locale),
-        ("Auto-Submitted", "auto-generated"),
-    ]
-    text = env.get_template("email/pulse.txt").render(context)
-    html = env.get_template("email/pulse.html").render(context)
-    return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
+    return _simple(env, settings, "email/pulse", context, to=to, subject=subject, locale=locale, message_id=message_id)
 
 
 def reset_message(
@@ -247,18 +225,42 @@ def reset_message(
         "url": url,
         "name": user.display_name or user.email,
     }
+    return _simple(
+        env,
+        settings,
+        "email/reset",
+        context,
+        to=user.email,
+        subject=i18n.translate(locale, "Choose a new Pulse password"),
+        locale=locale,
+        message_id=message_id,
+    )
+
+
+def _simple(
+    env: Environment,
+    settings: Settings,
+    template: str,
+    context: dict,
+    *,
+    to: str,
+    subject: str,
+    locale: str,
+    message_id: str,
+) -> OutgoingMail:
+    """A message to a person of the organisation: the usual headers, and the template's text and HTML."""
     headers = [
         ("From", settings.mail_from),
-        ("To", user.email),
-        ("Subject", i18n.translate(locale, "Choose a new Pulse password")),
+        ("To", to),
+        ("Subject", subject),
         ("Date", format_datetime(datetime.now(UTC))),
         ("Message-ID", message_id),
         ("Content-Language", locale),
         ("Auto-Submitted", "auto-generated"),
     ]
-    text = env.get_template("email/reset.txt").render(context)
-    html = env.get_template("email/reset.html").render(context)
-    return OutgoingMail(sender_address(settings.mail_from), user.email, message_id, compose(headers, text, html))
+    text = env.get_template(f"{template}.txt").render(context)
+    html = env.get_template(f"{template}.html").render(context)
+    return OutgoingMail(sender_address(settings.mail_from), to, message_id, compose(headers, text, html))
 
 
 @functools.cache
