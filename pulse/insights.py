@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 from pulse import db, metrics, rollups, trends
@@ -9,6 +10,24 @@ from pulse.catalog import Catalog, Survey
 from pulse.models import Contact, Team
 
 QUADRANTS = ("loyal", "satisfied_not_loyal", "loyal_not_satisfied", "at_risk")
+CACHE_SECONDS = 300
+_cache: dict[tuple, tuple[float, dict]] = {}
+
+
+async def loyalty_quadrant_cached(
+    catalog: Catalog, database: str, limit: int = 100, team_ids: set[int] | None = None
+) -> dict:
+    """The quadrant, remembered for five minutes per scope: it reads every contact's latest answers, which costs
+    seconds at a million answers, and it moves slowly (people answer a survey a month at most)."""
+    key = (database, limit, frozenset(team_ids) if team_ids is not None else None, id(catalog))
+    now = time.monotonic()
+    found = _cache.get(key)
+    if found is None or now - found[0] > CACHE_SECONDS:
+        if len(_cache) > 256:
+            _cache.clear()
+        found = (now, await loyalty_quadrant(catalog, limit, team_ids))
+        _cache[key] = found
+    return found[1]
 
 
 async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int] | None = None) -> dict:

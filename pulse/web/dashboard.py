@@ -291,7 +291,9 @@ async def breakdown(request: Request) -> Response:
 async def loyalty(request: Request) -> Response:
     """Satisfied is not loyal: the four groups, and the customers who are satisfied but would not recommend."""
     p = await page(request, "dashboards")
-    data = await insights.loyalty_quadrant(p.state.catalog, 200, await access.team_ids(p.user))
+    data = await insights.loyalty_quadrant_cached(
+        p.state.catalog, p.state.settings.database_url, 200, await access.team_ids(p.user)
+    )
     labels = {k: p.t(v) for k, v in QUADRANT_LABELS.items()}
     return p.render(
         "dashboard/loyalty.html",
