@@ -13,7 +13,7 @@ from pulse.catalog import Catalog
 from pulse.errors import BadRequest
 from pulse.models import Team
 
-CHUNK = 2000
+CHUNK = 10_000
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
     "id",
@@ -97,29 +97,29 @@ async def rows(options: Options, catalog: Catalog, segments: Iterable[str]) -> A
         + f" ORDER BY r.id LIMIT {CHUNK}"
     )
     yield [*COLUMNS, *segments]
+    bands = {(survey.id, n): survey.band_for(n).name for survey in catalog for n in survey.scores}
     last = 0
     while True:
         chunk = await db.fetch(sql, [*params, last, *extra])
         for row in chunk:
-            survey = catalog.get(row[1])
-            dims = db.as_json(row[12]) or {}
+            dims = db.as_json(row[12]) if row[12] not in (None, "{}") else {}
             answered = row[6] if isinstance(row[6], str) or row[6] is None else row[6].isoformat()
             day = row[7] if isinstance(row[7], str) else row[7].isoformat()
             yield [
-                str(row[0]),
+                row[0],
                 row[1],
                 row[2],
-                str(row[3]),
-                survey.band_for(row[3]).name if survey else "",
-                row[4],
+                row[3],
+                bands.get((row[1], row[3]), ""),
+                neutralise(row[4]),
                 row[5],
                 answered or "",
                 day,
-                row[8] or "",
+                neutralise(row[8] or ""),
                 teams.get(row[9], ""),
-                row[10] or "",
-                row[11] or "",
-                *(dims.get(name, "") for name in segments),
+                neutralise(row[10] or ""),
+                neutralise(row[11] or ""),
+                *(neutralise(dims.get(name, "")) for name in segments),
             ]
         if len(chunk) < CHUNK:
             break
@@ -134,9 +134,9 @@ async def csv_chunks(options: Options, catalog: Catalog, segments: Iterable[str]
         buffer.write("\ufeff")
     count = 0
     async for cells in rows(options, catalog, segments):
-        writer.writerow([neutralise(cell) for cell in cells] if count else cells)
+        writer.writerow(cells)  # text cells were neutralised where they were read
         count += 1
-        if count % 500 == 0:
+        if count % 2000 == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
