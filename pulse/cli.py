@@ -8,7 +8,7 @@ import getpass
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pulse import db
@@ -154,16 +154,20 @@ async def _apikeys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_csv(file: str, parse: Callable[[str], list]) -> list:
+    """Rows of a UTF-8 CSV file, or a sentence saying why they cannot be read."""
+    try:
+        return parse(Path(file).read_text(encoding="utf-8-sig"))
+    except OSError as error:
+        raise PulseError(f"Cannot read {file}: {error.strerror}.") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise PulseError(f"{file} is not a readable UTF-8 CSV file: {error}.") from None
+
+
 def cmd_import_touchpoints(settings: Settings, args: argparse.Namespace) -> int:
     from pulse.touchpoints import events_from_csv
 
-    try:
-        events = events_from_csv(Path(args.file).read_text(encoding="utf-8-sig"))
-    except OSError as error:
-        raise PulseError(f"Cannot read {args.file}: {error.strerror}.") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PulseError(f"{args.file} is not a readable UTF-8 CSV file: {error}.") from None
-    return asyncio.run(_import_touchpoints(settings, args, events))
+    return asyncio.run(_import_touchpoints(settings, args, _read_csv(args.file, events_from_csv)))
 
 
 async def _import_touchpoints(settings: Settings, args: argparse.Namespace, events: list) -> int:
@@ -200,13 +204,7 @@ async def _import_touchpoints(settings: Settings, args: argparse.Namespace, even
 def cmd_import_employees(settings: Settings, args: argparse.Namespace) -> int:
     from pulse.roster import rows_from_csv
 
-    try:
-        rows = rows_from_csv(Path(args.file).read_text(encoding="utf-8-sig"))
-    except OSError as error:
-        raise PulseError(f"Cannot read {args.file}: {error.strerror}.") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PulseError(f"{args.file} is not a readable UTF-8 CSV file: {error}.") from None
-    return asyncio.run(_import_employees(settings, args, rows))
+    return asyncio.run(_import_employees(settings, args, _read_csv(args.file, rows_from_csv)))
 
 
 async def _import_employees(settings: Settings, args: argparse.Namespace, rows: list) -> int:

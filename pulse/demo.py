@@ -226,7 +226,12 @@ async def load_demo(
                 continue
             inv_id = next_ids["inv"]
             next_ids["inv"] += 1
+            skip = None
             if last_invited and send_at - last_invited < timedelta(days=30):
+                skip = "fatigue"
+            elif rng.random() > survey.trigger.sampling_rate:  # type: ignore[union-attr]
+                skip = "sampled_out"
+            if skip:
                 invite_rows.append(
                     Invitation(
                         id=inv_id,
@@ -235,20 +240,7 @@ async def load_demo(
                         touchpoint_id=tp_id,
                         locale=locale,
                         status="skipped",
-                        skip_reason="fatigue",
-                    )
-                )
-                continue
-            if rng.random() > survey.trigger.sampling_rate:  # type: ignore[union-attr]
-                invite_rows.append(
-                    Invitation(
-                        id=inv_id,
-                        survey_id=survey.id,
-                        contact_id=number,
-                        touchpoint_id=tp_id,
-                        locale=locale,
-                        status="skipped",
-                        skip_reason="sampled_out",
+                        skip_reason=skip,
                     )
                 )
                 continue

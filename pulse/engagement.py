@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from pulse import anonymity, db, metrics, rules, touchpoints
+from pulse import anonymity, db, i18n, metrics, rules, touchpoints
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
 from pulse.models import Employee, Invitation, OutboxMessage, PulseRound, Response, Team
@@ -60,7 +60,7 @@ async def open_round(survey: Survey, settings: Settings, now: datetime) -> Pulse
             send_at = rules.out_of_quiet_hours(
                 now, policy.quiet_hours, rules.zone(employee.timezone, settings.timezone)
             )
-            locale = rules_locale(employee.locale, settings.default_locale)
+            locale = i18n.supported(employee.locale) or settings.default_locale
             invitation = await Invitation.create(
                 survey_id=survey.id,
                 employee=employee,
@@ -83,12 +83,6 @@ async def open_round(survey: Survey, settings: Settings, now: datetime) -> Pulse
         pulse_round.invited = len(employees)
         await pulse_round.save(update_fields=["invited"])
     return pulse_round
-
-
-def rules_locale(locale: str | None, default: str) -> str:
-    from pulse import i18n
-
-    return i18n.supported(locale) or default
 
 
 async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | None = None) -> int:

@@ -74,13 +74,13 @@ async def api_results(request: Request) -> Response:
 
 
 async def comments_for(
-    survey, pulse_round: PulseRound, settings, group: str, question: str | None = None
+    survey, pulse_round: PulseRound, settings, group: str, question: str | None = None, result: dict | None = None
 ) -> list[str] | None:
     """Comments on a question (default eNPS) from a group, or None when the group is too small (or hidden)."""
     question = question or survey.question.id
     if question not in pulse_round.questions:
         raise BadRequest(f"Round {pulse_round.number} did not ask {question!r}.")
-    result = await engagement.results(survey, pulse_round, settings, question=question, by="team")
+    result = result or await engagement.results(survey, pulse_round, settings, question=question, by="team")
     label = group.split(":", 1)[1] if ":" in group else "company"
     found = next((g for g in result["groups"] if g["group"] == label), None)
     if (
@@ -113,9 +113,9 @@ async def api_comments(request: Request) -> Response:
     return JSONResponse({"group": group, "suppressed": False, "comments": found})
 
 
-async def ex_cx(survey, pulse_round: PulseRound, settings, catalog) -> list[dict]:
+async def ex_cx(survey, pulse_round: PulseRound, settings, catalog, result: dict | None = None) -> list[dict]:
     """Each team's eNPS in a round beside the NPS and CSAT of the customers it served in the same period."""
-    result = await engagement.results(survey, pulse_round, settings, by="team")
+    result = result or await engagement.results(survey, pulse_round, settings, by="team")
     start = (pulse_round.opens_at - timedelta(days=survey.schedule.every_days if survey.schedule else 14)).date()
     end = pulse_round.closes_at.date()
     rows = []
@@ -161,22 +161,30 @@ async def hr_page(request: Request) -> Response:
     chosen = await _round(request, survey, request.query_params.get("round"))
     settings = p.state.settings
     company = settings.company_name
-    enps = await engagement.results(survey, chosen, settings, by="team")
+    # each round's eNPS by team is computed once, then serves the table, the trend and EX beside CX
+    by_round = {r.id: await engagement.results(survey, r, settings, by="team") for r in rounds}
+    if chosen.id not in by_round:
+        by_round[chosen.id] = await engagement.results(survey, chosen, settings, by="team")
+    enps = by_round[chosen.id]
+    per_question = {survey.question.id: enps}
     drivers = []
     for question in chosen.questions[1:]:
-        result = await engagement.results(survey, chosen, settings, question=question, by="team")
+        per_question[question] = await engagement.results(survey, chosen, settings, question=question, by="team")
         text = next((q.text for q in survey.questions if q.id == question), {})
-        drivers.append({"id": question, "text": localized(text, p.locale, company), "groups": result["groups"]})
+        drivers.append(
+            {"id": question, "text": localized(text, p.locale, company), "groups": per_question[question]["groups"]}
+        )
     comments = None
     if access.allowed(p.user, "employee_comments"):  # by question: eNPS first, then each driver asked
         comments = []
         for question in chosen.questions:
             text = next((q.text for q in survey.questions if q.id == question), {})
-            found = await comments_for(survey, chosen, settings, "company", question)
+            found = await comments_for(survey, chosen, settings, "company", question, per_question[question])
             comments.append({"question": localized(text, p.locale, company), "comments": found})
-    relation = await ex_cx(survey, chosen, settings, p.state.catalog)
-    trend_groups = await _enps_trend(survey, list(reversed(rounds)), settings, p.slugs)
-    over_time = await _ex_cx_over_time(survey, list(reversed(rounds)), settings, p.state.catalog)
+    relation = await ex_cx(survey, chosen, settings, p.state.catalog, enps)
+    ordered = list(reversed(rounds))
+    trend_groups = _enps_trend(ordered, by_round, p.slugs)
+    over_time = await _ex_cx_over_time(survey, ordered, by_round, p.state.catalog)
     ex_cx_trend = charts.trend(
         over_time,
         value_label=p.t("Score"),
@@ -227,7 +235,7 @@ async def hr_page(request: Request) -> Response:
         "config": charts.CONFIG,
     }
     if p.slugs is not None:  # a manager: only their teams' rows (still behind the same suppression)
-        enps["groups"] = [g for g in enps["groups"] if g["group"] in p.slugs]
+        enps = {**enps, "groups": [g for g in enps["groups"] if g["group"] in p.slugs]}
         relation = [r for r in relation if r["team"] in p.slugs]
     return p.render(
         "dashboard/engagement.html",
@@ -249,41 +257,33 @@ async def hr_page(request: Request) -> Response:
     )
 
 
-async def _enps_trend(survey, rounds: list[PulseRound], settings, slugs: list[str] | None) -> list[dict]:
+def _point(pulse_round: PulseRound, group: dict) -> dict:
+    """A chart point for one round's group: empty where the group is suppressed."""
+    point = {"date": pulse_round.closes_at.date().isoformat(), "value": None, "n": 0, "ci_low": None, "ci_high": None}
+    if not group["suppressed"]:
+        point.update(value=group["value"], n=group["n"], ci_low=group["ci_low"], ci_high=group["ci_high"])
+    return point
+
+
+def _enps_trend(rounds: list[PulseRound], by_round: dict[int, dict], slugs: list[str] | None) -> list[dict]:
     """eNPS per closed round for the company (or a manager's teams), each point behind the same suppression."""
     series: dict[str, list[dict]] = {}
     for pulse_round in rounds:
-        result = await engagement.results(survey, pulse_round, settings, by="team")
-        for group in result["groups"]:
+        for group in by_round[pulse_round.id]["groups"]:
             name = group["group"]
-            if slugs is not None and name not in slugs:
+            if (slugs is not None and name not in slugs) or (slugs is None and name != "company"):
                 continue
-            if slugs is None and name != "company":
-                continue
-            point = {
-                "date": pulse_round.closes_at.date().isoformat(),
-                "value": None,
-                "n": 0,
-                "ci_low": None,
-                "ci_high": None,
-            }
-            if not group["suppressed"]:
-                point.update(value=group["value"], n=group["n"], ci_low=group["ci_low"], ci_high=group["ci_high"])
-            series.setdefault(name, []).append(point)
+            series.setdefault(name, []).append(_point(pulse_round, group))
     return [{"name": name, "points": points} for name, points in sorted(series.items())]
 
 
-async def _ex_cx_over_time(survey, rounds: list[PulseRound], settings, catalog) -> list[dict]:
+async def _ex_cx_over_time(survey, rounds: list[PulseRound], by_round: dict[int, dict], catalog) -> list[dict]:
     """Company eNPS per round beside the customers' NPS and CSAT over the same weeks: EX and CX through time."""
     lines: dict[str, list[dict]] = {"eNPS": []}
     for pulse_round in rounds:
         day = pulse_round.closes_at.date().isoformat()
-        result = await engagement.results(survey, pulse_round, settings, by="team")
-        company = next(g for g in result["groups"] if g["group"] == "company")
-        point = {"date": day, "value": None, "n": 0, "ci_low": None, "ci_high": None}
-        if not company["suppressed"]:
-            point.update(value=company["value"], n=company["n"], ci_low=company["ci_low"], ci_high=company["ci_high"])
-        lines["eNPS"].append(point)
+        company = next(g for g in by_round[pulse_round.id]["groups"] if g["group"] == "company")
+        lines["eNPS"].append(_point(pulse_round, company))
         start = (pulse_round.opens_at - timedelta(days=survey.schedule.every_days)).date()
         for kind in ("nps", "csat"):
             customer = next((s for s in catalog if s.kind == kind), None)

@@ -22,7 +22,7 @@ from pulse.models import Contact, Invitation, Team
 from pulse.outbox import suppress_scheduled
 from pulse.ratelimit import RateLimiter
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
-from pulse.web.templating import render
+from pulse.web.templating import render, request_locale
 
 # An unsubscribe link must keep working long after the survey closes (RFC 8058 senders are judged on it).
 UNSUBSCRIBE_MAX_AGE = timedelta(days=365)
@@ -45,20 +45,10 @@ async def _invitation(request: Request, purpose: str, max_age: timedelta) -> tup
     return invitation, False
 
 
-def _locale(request: Request, invitation: Invitation | None) -> str:
-    settings = request.app.state.settings
-    return i18n.negotiate(
-        request.query_params.get("lang"),
-        invitation.locale if invitation else None,
-        request.headers.get("accept-language"),
-        settings.default_locale,
-    )
-
-
 async def unsubscribe(request: Request) -> Response:
     """GET shows a confirm button and changes nothing; POST (the button, or RFC 8058 one-click) opts out."""
     invitation, expired = await _invitation(request, "unsubscribe", UNSUBSCRIBE_MAX_AGE)
-    locale = _locale(request, invitation)
+    locale = request_locale(request, invitation.locale if invitation else None)
     if expired or invitation is None:
         return render(request, "public/link_expired.html", {}, status_code=410, locale=locale)
     contact: Contact = invitation.contact
@@ -167,7 +157,7 @@ async def survey_page(request: Request) -> Response:
     settings = request.app.state.settings
     max_age = timedelta(days=settings.token_max_age_days)
     invitation, expired = await _invitation(request, "survey", max_age)
-    locale = _locale(request, invitation)
+    locale = request_locale(request, invitation.locale if invitation else None)
     if expired or invitation is None:
         return render(request, "public/closed.html", {}, status_code=410, locale=locale)
     survey = request.app.state.catalog.get(invitation.survey_id)
@@ -200,9 +190,7 @@ async def link_page(request: Request) -> Response:
     survey = request.app.state.catalog.get(request.path_params["survey_id"])
     if survey is None or survey.audience != "customer":
         raise NotFound("No such survey.")
-    locale = i18n.negotiate(
-        request.query_params.get("lang"), None, request.headers.get("accept-language"), settings.default_locale
-    )
+    locale = request_locale(request)
     subject = f"link:{survey.id}"
     action = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
     if request.method in {"GET", "HEAD"}:
@@ -255,12 +243,7 @@ async def pulse_page(request: Request) -> Response:
     invitation = await Invitation.get_or_none(id=invitation_id, round_id__not_isnull=True)
     if invitation is None:
         raise NotFound("This link is not valid.")
-    locale = i18n.negotiate(
-        request.query_params.get("lang"),
-        invitation.locale,
-        request.headers.get("accept-language"),
-        settings.default_locale,
-    )
+    locale = request_locale(request, invitation.locale)
     survey = request.app.state.catalog.get(invitation.survey_id)
     pulse_round = await PulseRound.get(id=invitation.round_id)
     if survey is None or pulse_round.status != "open":
