@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pulse import db
+from pulse import db, logs
 from pulse.catalog import CatalogError, load_catalog
 from pulse.errors import PulseError
 from pulse.settings import Settings, SettingsError, load_settings
@@ -22,8 +22,13 @@ DESCRIPTION = "Pulse: continuous pulse surveys after every touchpoint, with roll
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_level != "debug":
-        for chatty in ("tortoise", "mail.log", "aiosqlite", "asyncio"):
+        for chatty in ("tortoise", "aiosqlite", "asyncio"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
+    # Never below WARNING, even when debugging: aiosmtpd (the development mail catcher) logs every line of every
+    # message at DEBUG, links included, and httpx logs each request's full URL at INFO (a webhook URL may hold
+    # a secret).
+    for revealing in ("mail.log", "httpx"):
+        logging.getLogger(revealing).setLevel(logging.WARNING)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,6 +40,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         logging.getLogger("pulse").info("running the worker loops in this process (use --no-worker to split)")
     app = create_app(settings, run_worker=not args.no_worker)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level, proxy_headers=True)
+    logs.install(app)  # after uvicorn.Config, which configures the uvicorn loggers
     uvicorn.Server(config).run()
     return 0
 

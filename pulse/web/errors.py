@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from pulse import logs
 from pulse.errors import PulseError
 from pulse.i18n import N_
 from pulse.web.templating import render
@@ -79,7 +80,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    route, _ = logs.redact(logs.secret_routes(request.app.routes), request.url.path)  # never a link's token
+    log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
     return error_response(request, 500, API_MESSAGES[500])
 
 
