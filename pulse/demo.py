@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import unicodedata
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -437,7 +438,8 @@ LOCATIONS = {
 async def load_engagement(catalog: Catalog, *, months: int = 12, seed: int = 7, now: datetime | None = None) -> int:
     """A roster and a year of closed pulse rounds (Account Management, three people, always stays hidden)."""
     from pulse.engagement import programme, round_questions
-    from pulse.models import Employee, PulseRound
+    from pulse.models import Employee, PulseAnswer, PulseRound
+    from pulse.roster import tenure_band
 
     survey = programme(catalog)
     if survey is None or survey.schedule is None:
@@ -506,25 +508,21 @@ async def load_engagement(catalog: Catalog, *, months: int = 12, seed: int = 7, 
             for question in questions:
                 score = min(10, max(0, round(10 * rng.gauss(mood, 0.17))))
                 responses.append(
-                    Response(
-                        survey_id=survey.id,
+                    PulseAnswer(
+                        id=uuid.UUID(int=rng.getrandbits(128), version=4),
                         round_id=pulse_round.id,
                         question_id=question,
                         score=score,
-                        scores={question: score},
                         comment=comment if question == survey.question.id else "",
-                        locale=person.locale or "en",
-                        answered_at=None,
-                        day=closes.date(),
-                        confirmed=True,
                         team_id=person.team_id,
-                        channel="pulse",
                         dimensions={
                             "location": person.attributes["location"],
                             "role_family": person.attributes["role_family"],
+                            "tenure": tenure_band(person.start_date, closes.date()),
                         },
                     )
                 )
         opens += timedelta(days=every)
-    await Response.bulk_create(responses, batch_size=1000)
+    rng.shuffle(responses)  # as a closed round is stored: in no particular order
+    await PulseAnswer.bulk_create(responses, batch_size=1000)
     return rounds

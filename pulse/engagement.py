@@ -8,16 +8,18 @@ and every number passes `anonymity.visible` first.
 
 from __future__ import annotations
 
+import random
 import secrets
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from pulse import anonymity, db, i18n, metrics, rules, touchpoints
+from pulse import anonymity, db, i18n, metrics, rules, tokens, touchpoints
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
-from pulse.models import Employee, Invitation, OutboxMessage, PulseRound, Response, Team
+from pulse.models import Employee, Invitation, OutboxMessage, PulseAnswer, PulseRound, Team
 from pulse.roster import tenure_band
 from pulse.settings import Settings
 
@@ -70,6 +72,7 @@ async def open_round(survey: Survey, settings: Settings, now: datetime) -> Pulse
                 send_at=send_at,
                 expires_at=pulse_round.closes_at,
             )
+            await _set_token_hash(invitation.id, settings)
             await OutboxMessage.create(
                 kind="pulse_invitation",
                 invitation=invitation,
@@ -85,6 +88,24 @@ async def open_round(survey: Survey, settings: Settings, now: datetime) -> Pulse
     return pulse_round
 
 
+async def _set_token_hash(invitation_id: int, settings: Settings) -> None:
+    token = tokens.pulse_token(settings.secret_key, invitation_id)
+    await Invitation.filter(id=invitation_id).update(token_hash=tokens.token_hash(token))
+
+
+async def shuffle(round_id: int) -> None:
+    """Rewrite a round's answers with new random ids in random order, in one transaction: afterwards neither the
+    ids, nor the order of rows on disk, nor the transaction that wrote them follows the order of answering."""
+    rows = await PulseAnswer.filter(round_id=round_id).values(
+        "question_id", "score", "comment", "team_id", "dimensions"
+    )
+    random.SystemRandom().shuffle(rows)
+    await PulseAnswer.filter(round_id=round_id).delete()
+    await PulseAnswer.bulk_create(
+        [PulseAnswer(id=uuid.uuid4(), round_id=round_id, **row) for row in rows], batch_size=500
+    )
+
+
 async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | None = None) -> int:
     """A worker step: open a round when one is due, send reminders, close rounds; returns work done."""
     now = now or datetime.now(UTC)
@@ -98,7 +119,13 @@ async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | Non
             ids = await Invitation.filter(round_id=pulse_round.id).values_list("id", flat=True)
             await Invitation.filter(id__in=ids, status__in=["scheduled", "sent"]).update(status="expired")
             await OutboxMessage.filter(invitation_id__in=ids, status="pending").update(status="cancelled")
+            await shuffle(pulse_round.id)
         done += 1
+    # links of rounds opened before pulse links became opaque: give them a hash, so the reminder's link works
+    for invitation_id in await Invitation.filter(
+        round__status="open", round__survey_id=survey.id, token_hash__isnull=True
+    ).values_list("id", flat=True):
+        await _set_token_hash(invitation_id, settings)
     for pulse_round in await PulseRound.filter(survey_id=survey.id, status="open", reminded=False, remind_at__lte=now):
         if not await PulseRound.filter(id=pulse_round.id, reminded=False).update(reminded=True):
             continue  # another worker sent them
@@ -116,6 +143,8 @@ async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | Non
             )
         done += 1
     last = await PulseRound.filter(survey_id=survey.id).order_by("-number").first()
+    if not await Employee.filter(active=True).exclude(email="").exists():
+        return done  # no roster yet: a round now would invite nobody and push the first real one back a cycle
     if last is None or last.opens_at + timedelta(days=survey.schedule.every_days) <= now:
         await open_round(survey, settings, now)
         done += 1
@@ -123,12 +152,14 @@ async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | Non
 
 
 @dataclass(frozen=True)
-class PulseAnswer:
+class Submission:
+    """What one employee sent on the pulse page."""
+
     scores: dict[str, int]
     comments: dict[str, str]  # per question, optional
 
 
-async def record(invitation: Invitation, survey: Survey, answer: PulseAnswer, today: date) -> None:
+async def record(invitation: Invitation, survey: Survey, answer: Submission, today: date) -> None:
     """Store one employee's answers anonymously; the invitation keeps only that it was answered."""
     pulse_round = await PulseRound.get(id=invitation.round_id)
     if pulse_round.status != "open":
@@ -142,94 +173,125 @@ async def record(invitation: Invitation, survey: Survey, answer: PulseAnswer, to
         "tenure": tenure_band(employee.start_date, today),
     }
     dims = {k: v for k, v in dims.items() if v}
+    rows = [
+        PulseAnswer(
+            id=uuid.uuid4(),
+            round_id=pulse_round.id,
+            question_id=question,
+            score=score,
+            comment=answer.comments.get(question, ""),
+            team_id=employee.team_id,
+            dimensions=dims,
+        )
+        for question, score in answer.scores.items()
+    ]
+    random.SystemRandom().shuffle(rows)  # nothing in the rows' order says which question came first either
     async with in_transaction():
         claimed = await Invitation.filter(id=invitation.id, status__in=["scheduled", "sent"]).update(status="answered")
         if not claimed:
             raise Conflict("This pulse was already answered with this link.")
-        for question, score in answer.scores.items():
-            await Response.create(
-                survey_id=survey.id,
-                round_id=pulse_round.id,
-                question_id=question,
-                score=score,
-                scores={question: score},
-                comment=answer.comments.get(question, ""),
-                locale=invitation.locale,
-                answered_at=None,
-                day=pulse_round.closes_at.date(),
-                confirmed=True,
-                team_id=employee.team_id,
-                channel="pulse",
-                dimensions=dims,
-            )
+        await PulseAnswer.bulk_create(rows)
 
 
-async def _histograms(round_id: int, question: str) -> list[tuple]:
-    return await db.fetch(
-        "SELECT team_id, dimensions, score FROM response WHERE round_id = ? AND question_id = ? AND discarded = ?",
-        [round_id, question, False],
+DIMENSIONS = ("team", *ATTRIBUTES)
+
+
+@dataclass
+class Cuts:
+    """Every group of one round and question that can be published, and which may be: numbers and comments."""
+
+    groups: dict[str, anonymity.Group]
+    counts: dict[str, int]
+    numbers: set[str]  # groups whose numbers may be shown
+    comments: set[str]  # groups whose comment lists may be shown (company and teams)
+    rows: list[tuple[int, int, str]] = field(default_factory=list)  # (profile, score, comment) per answer
+    keys_of: list[list[str]] = field(default_factory=list)  # the groups each profile belongs to
+
+
+_CUTS: dict[tuple, Cuts] = {}  # closed rounds never change; the key holds everything else the result depends on
+
+
+async def cuts(pulse_round: PulseRound, question: str, settings: Settings) -> Cuts:
+    """Group a closed round's answers to one question into every published cut and decide what may be shown."""
+    teams = tuple(await Team.all().order_by("id").values_list("id", "slug", "parent_id"))
+    k, ck = settings.anonymity_min_group, settings.anonymity_min_comments
+    key = (pulse_round.id, question, teams, k, ck)
+    if key in _CUTS:
+        return _CUTS[key]
+    slug = {tid: s for tid, s, _ in teams}
+    parent = {tid: p for tid, _, p in teams}
+    answers = await db.fetch(
+        "SELECT team_id, dimensions, score, comment FROM pulse_answer WHERE round_id = ? AND question_id = ?",
+        [pulse_round.id, question],
     )
+    profiles: dict[tuple, int] = {}
+    weights: list[int] = []
+    keys_of: list[list[str]] = []
+    rows: list[tuple[int, int, str]] = []
+    for team_id, dims, score, comment in answers:
+        dims = db.as_json(dims) or {}
+        profile = (team_id, *(dims.get(a) for a in ATTRIBUTES))
+        if profile not in profiles:
+            profiles[profile] = len(weights)
+            weights.append(0)
+            keys = [anonymity.COMPANY]
+            current, seen = team_id, set()
+            while current is not None and current not in seen and current in slug:
+                seen.add(current)
+                keys.append(f"team:{slug[current]}")
+                current = parent.get(current)
+            keys += [f"{a}:{dims[a]}" for a in ATTRIBUTES if dims.get(a)]
+            keys_of.append(keys)
+        index = profiles[profile]
+        weights[index] += 1
+        rows.append((index, score, comment or ""))
+    groups: dict[str, anonymity.Group] = {anonymity.COMPANY: anonymity.Group(anonymity.COMPANY, 0)}
+    for index, keys in enumerate(keys_of):
+        for name in keys:
+            dimension = name.split(":", 1)[0]
+            members = groups[name].members if name in groups else 0
+            groups[name] = anonymity.Group(dimension, members | (1 << index))
+    counts = {name: anonymity.size(group.members, weights) for name, group in groups.items()}
+    numbers = anonymity.visible(groups, weights, k)
+    commentable = {name: g for name, g in groups.items() if g.dimension in (anonymity.COMPANY, "team")}
+    comments = anonymity.visible(commentable, weights, ck) & numbers
+    found = Cuts(groups, counts, numbers, comments, rows, keys_of)
+    if len(_CUTS) > 256:
+        _CUTS.clear()
+    _CUTS[key] = found
+    return found
+
+
+def _label(key: str) -> str:
+    return key.split(":", 1)[1] if ":" in key else key
 
 
 async def results(
     survey: Survey, pulse_round: PulseRound, settings: Settings, question: str | None = None, by: str = "team"
 ) -> dict:
-    """A closed round's metric per team (with parents) or per attribute, with suppression applied."""
+    """A closed round's metric per team (with parents) or per attribute; only groups every rule lets through."""
     if pulse_round.status != "closed":
         raise BadRequest(
             "Results are shown for closed rounds only, so that no day-by-day difference can single out anyone."
         )
-    if by not in ("team", *ATTRIBUTES):
-        raise BadRequest(f"by must be team, {', '.join(ATTRIBUTES)}.")
+    if by not in DIMENSIONS:
+        raise BadRequest(f"by must be one of {', '.join(DIMENSIONS)}.")
     question = question or survey.question.id
     if question not in pulse_round.questions:
         raise BadRequest(f"Round {pulse_round.number} did not ask {question!r}.")
-    k = settings.anonymity_min_group
-    rows = await _histograms(pulse_round.id, question)
-    hist: dict[str, list[int]] = {"company": [0] * 11}
-    counts: dict[str, int] = {"company": 0}
-    partitions: list[anonymity.Partition] = []
-    teams = await Team.all().values_list("id", "slug", "parent_id")
-    slug = {tid: s for tid, s, _ in teams}
-    parent = {tid: p for tid, _, p in teams}
-    for team_id, dims, score in rows:
-        keys = ["company"]
-        if by == "team":
-            current, seen = team_id, set()
-            while current is not None and current not in seen:
-                seen.add(current)
-                keys.append(f"team:{slug[current]}")
-                current = parent.get(current)
-        else:
-            value = (db.as_json(dims) or {}).get(by)
-            if value:
-                keys.append(f"{by}:{value}")
-        for key in keys:
-            hist.setdefault(key, [0] * 11)[score] += 1
-            counts[key] = counts.get(key, 0) + 1
-    if by == "team":
-        children: dict[str, list[str]] = {"company": [f"team:{s}" for _, s, p in teams if p is None]}
-        for _, s, p in teams:
-            if p is not None:
-                children.setdefault(f"team:{slug[p]}", []).append(f"team:{s}")
-        for whole, parts in children.items():
-            counts.setdefault(whole, 0)
-            for part in parts:
-                counts.setdefault(part, 0)
-            partitions.append(anonymity.Partition(whole, parts))
-    else:
-        partitions.append(anonymity.Partition("company", [key for key in counts if key != "company"]))
-    shown = anonymity.visible(counts, partitions, k)
+    found = await cuts(pulse_round, question, settings)
+    hist: dict[str, list[int]] = {}
+    for profile, score, _ in found.rows:
+        for name in found.keys_of[profile]:
+            hist.setdefault(name, [0] * 11)[score] += 1
+    wanted = [anonymity.COMPANY, *sorted(n for n in found.groups if n.split(":", 1)[0] == by)]
     groups = []
-    for key in sorted(counts, key=lambda g: (g != "company", g)):
-        if counts[key] == 0 and key != "company":
-            continue
-        label = key.split(":", 1)[1] if ":" in key else "company"
-        if key in shown:
-            estimate = metrics.estimate("enps", hist[key]) if question == survey.question.id else _mean(hist[key])
+    for name in wanted:
+        if name in found.numbers:
+            estimate = metrics.estimate("enps", hist[name]) if question == survey.question.id else _mean(hist[name])
             groups.append(
                 {
-                    "group": label,
+                    "group": _label(name),
                     "suppressed": False,
                     "value": estimate.value,
                     "n": estimate.n,
@@ -238,15 +300,23 @@ async def results(
                 }
             )
         else:
-            groups.append({"group": label, "suppressed": True})  # not even the count: it could be subtracted
+            groups.append({"group": _label(name), "suppressed": True})  # not even the count: it could be subtracted
     return {
         "round": pulse_round.number,
         "question": question,
         "by": by,
-        "k": k,
+        "k": settings.anonymity_min_group,
         "groups": groups,
         "metric": "enps" if question == survey.question.id else "mean",
     }
+
+
+async def comments(pulse_round: PulseRound, question: str, settings: Settings, group: str) -> list[str] | None:
+    """A group's comments on a question, sorted (order says nothing), or None when the list may not be shown."""
+    found = await cuts(pulse_round, question, settings)
+    if group not in found.comments:
+        return None
+    return sorted(text for profile, _, text in found.rows if text and group in found.keys_of[profile])
 
 
 def _mean(hist: list[int]) -> metrics.Estimate:

@@ -232,6 +232,8 @@ class Invitation(Model):
     sent_at = fields.DatetimeField(null=True)
     answered_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True)
+    # employee pulses: the SHA-256 of the link's opaque token (the token itself says nothing and is never stored)
+    token_hash = fields.CharField(max_length=64, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -270,7 +272,8 @@ class Response(Model):
     # a response counts once it is confirmed: by a comment, or by no conflicting score until provisional_until
     provisional_until = fields.DatetimeField(null=True)
     discarded = fields.BooleanField(default=False, db_default=False)
-    # anonymous employee answers: the round they belong to (no employee, no invitation, no exact time)
+    # no longer written: employee answers live in PulseAnswer (migration 0005 moved them there). The column stays
+    # because dropping it rebuilds this table on SQLite, which fires the ON DELETE of the cases that point here.
     round: fields.ForeignKeyNullableRelation[PulseRound] = fields.ForeignKeyField(
         "models.PulseRound", related_name="responses", null=True, on_delete=fields.CASCADE
     )
@@ -282,6 +285,31 @@ class Response(Model):
     class Meta:
         table = "response"
         indexes = (("survey_id", "day"), ("team_id", "day"))
+
+
+class PulseAnswer(Model):
+    """One employee's answer to one question of a pulse round, stored so that it cannot lead back to the person.
+
+    No employee, invitation, address, language or time is kept, only what results are cut by. The id is random, and
+    when the round closes its rows are rewritten in shuffled order in one transaction, so neither ids nor the
+    order of rows on disk follow the order in which people answered.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    round: fields.ForeignKeyRelation[PulseRound] = fields.ForeignKeyField(
+        "models.PulseRound", related_name="answers", on_delete=fields.CASCADE
+    )
+    question_id = fields.CharField(max_length=64)
+    score = fields.SmallIntField()
+    comment = fields.TextField(default="")
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="pulse_answers", null=True, on_delete=fields.SET_NULL
+    )
+    dimensions = fields.JSONField(default=dict)  # location, role_family, tenure band: nothing finer
+
+    class Meta:
+        table = "pulse_answer"
+        indexes = (("round_id", "question_id"),)
 
 
 class FlaggedAttempt(Model):

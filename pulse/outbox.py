@@ -278,7 +278,7 @@ class Dispatcher:
         survey = self.catalog.get(row.survey_id or "")
         if row.invitation_id is None or survey is None:
             raise SuppressedError("the pulse invitation or its survey no longer exists")
-        token = tokens.make_token(self.settings.secret_key, "pulse", row.invitation_id)
+        token = tokens.pulse_token(self.settings.secret_key, row.invitation_id)
         return mail.pulse_message(
             self.env,
             self.settings,

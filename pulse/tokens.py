@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
 
 __all__ = ["TokenExpired", "TokenInvalid", "URLSafeTimedSerializer", "make_token", "read_token"]
 
-PURPOSES = ("survey", "unsubscribe", "pulse")
+PURPOSES = ("survey", "unsubscribe")
 
 
 class TokenInvalid(Exception):
@@ -50,6 +53,18 @@ def read_token(secret_key: str, purpose: str, token: str, max_age_seconds: int) 
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenInvalid()
     return value
+
+
+def pulse_token(secret_key: str, invitation_id: int) -> str:
+    """An employee's pulse link: opaque (an HMAC of the invitation, so it names nothing), the same in the
+    invitation and the reminder, and looked up through its hash (`token_hash`), never decoded."""
+    digest = hmac.new(secret_key.encode(), f"pulse-link\x1f{invitation_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a link token: its SHA-256, so a database copy opens no link."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def make_nonce(secret_key: str, subject: str, now: float) -> str:

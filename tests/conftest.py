@@ -281,6 +281,14 @@ def survey_url(settings, invitation_id: int) -> str:
     return f"/s/{tokens.make_token(settings.secret_key, 'survey', invitation_id)}"
 
 
+def pulse_link(settings, invitation_id: int) -> tuple[str, str]:
+    """An employee's pulse link (as the e-mail carries it) and the nonce subject of its page."""
+    from pulse import tokens
+
+    token = tokens.pulse_token(settings.secret_key, invitation_id)
+    return f"/p/{token}", f"pulse:{tokens.token_hash(token)[:32]}"
+
+
 def old_nonce(settings, subject: str, seconds: float = 2.0) -> str:
     """The nonce of a page rendered `seconds` ago (a person takes at least a second to answer)."""
     import time

@@ -1,89 +1,115 @@
-"""Anonymity: nothing below k is shown, and no subtraction of shown numbers isolates fewer than k people."""
+"""Anonymity: nothing below k is shown, and no subtraction of shown groups, across every dimension, isolates
+fewer than k people."""
 
 from __future__ import annotations
-
-import itertools
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pulse.anonymity import Partition, visible
+from pulse.anonymity import COMPANY, Group, size, visible
+
+TREE = {"care": None, "warsaw": "care", "milan": "care", "sales": None}
 
 
-def remainders(counts, partitions, shown):
-    """Every group an attacker can compute as a shown whole minus any set of its shown parts."""
+def build(people: list[tuple[str, str | None, str | None]]) -> tuple[dict[str, Group], list[int]]:
+    """Groups as the engagement results build them: company, teams with their parents, locations, roles."""
+    profiles: dict[tuple, int] = {}
+    weights: list[int] = []
+    groups: dict[str, Group] = {COMPANY: Group(COMPANY, 0)}
+    for person in people:
+        if person not in profiles:
+            profiles[person] = len(weights)
+            weights.append(0)
+        index = profiles[person]
+        weights[index] += 1
+        team, location, role = person
+        keys = [COMPANY]
+        while team is not None:
+            keys.append(f"team:{team}")
+            team = TREE[team]
+        keys += [f"location:{location}"] if location else []
+        keys += [f"role:{role}"] if role else []
+        for key in keys:
+            old = groups.get(key, Group(key.split(":")[0], 0))
+            groups[key] = Group(old.dimension, old.members | (1 << index))
+    return groups, weights
+
+
+def attacks(groups: dict[str, Group], weights: list[int], shown: set[str]) -> list[tuple[str, tuple, int]]:
+    """Every subtraction: each shown group minus every family of disjoint shown groups inside it (exhaustive)."""
     found = []
-    for partition in partitions:
-        if partition.whole not in shown:
-            continue
-        parts = [p for p in partition.parts if p in shown]
-        for size in range(len(parts) + 1):
-            for subset in itertools.combinations(parts, size):
-                found.append(counts[partition.whole] - sum(counts[p] for p in subset))
+    for whole in shown:
+        bits, total = groups[whole].members, size(groups[whole].members, weights)
+        inside = [g for g in shown if g != whole and groups[g].members & ~bits == 0]
+
+        def walk(start: int, union: int, taken: tuple, whole=whole, total=total, inside=inside) -> None:
+            if taken:
+                found.append((whole, taken, total - size(union, weights)))
+            for i in range(start, len(inside)):
+                members = groups[inside[i]].members
+                if union & members == 0:
+                    walk(i + 1, union | members, (*taken, inside[i]))
+
+        walk(0, 0, ())
     return found
 
 
+def test_a_team_that_is_all_but_one_person_of_a_location_cannot_be_subtracted_from_it():
+    # Warsaw (6) minus support-warsaw (5) would be the one salesperson who sits in Warsaw
+    people = [("warsaw", "Warsaw", "Support")] * 5 + [("sales", "Warsaw", "Sales")] + [("sales", "Rome", "Sales")] * 9
+    groups, weights = build(people)
+    shown = visible(groups, weights, k=5)
+    assert not ({"location:Warsaw", "team:warsaw"} <= shown)
+    assert "team:warsaw" in shown  # the attribute cut goes first: the manager keeps the team's numbers
+    for whole, family, remainder in attacks(groups, weights, shown):
+        assert remainder == 0 or remainder >= 5, (whole, family, remainder)
+
+
+def test_a_role_family_of_six_inside_a_team_of_eleven():
+    people = [("warsaw", "Warsaw", "Lead")] * 6 + [("warsaw", "Warsaw", "Support")] * 5 + [("sales", "Rome", None)] * 7
+    groups, weights = build(people)
+    shown = visible(groups, weights, k=5)
+    assert {"role:Lead", "role:Support", "team:warsaw"} <= shown  # 11 - 6 = 5: safe at k = 5
+    shown = visible(groups, weights, k=6)
+    assert not ({"role:Lead", "team:warsaw"} <= shown)  # 11 - 6 = 5 < 6
+
+
 def test_small_groups_are_hidden_and_their_complement_too():
-    counts = {"company": 26, "team-a": 12, "team-b": 11, "team-c": 3}
-    partitions = [Partition("company", ["team-a", "team-b", "team-c"])]
-    shown = visible(counts, partitions, k=5)
-    # team-c (3) is hidden; company - a - b would reveal it, so the next-smallest sibling goes too
-    assert shown == {"company", "team-a"}
-    assert all(r == 0 or r >= 5 for r in remainders(counts, partitions, shown))
+    people = [("warsaw", None, None)] * 12 + [("milan", None, None)] * 11 + [("sales", None, None)] * 3
+    groups, weights = build(people)
+    shown = visible(groups, weights, k=5)
+    # sales (3) is hidden; company - care would reveal it, so care goes, and its parts must cover company too
+    assert "team:sales" not in shown and COMPANY in shown
+    for whole, family, remainder in attacks(groups, weights, shown):
+        assert remainder == 0 or remainder >= 5, (whole, family, remainder)
 
 
-def test_a_team_of_six_with_one_person_elsewhere():
-    # the adversarial roster: by location, Milan has one person; Warsaw would reveal them by subtraction
-    counts = {"company": 6, "loc:Warsaw": 5, "loc:Milan": 1}
-    partitions = [Partition("company", ["loc:Warsaw", "loc:Milan"])]
-    shown = visible(counts, partitions, k=5)
-    assert "loc:Milan" not in shown and "loc:Warsaw" not in shown
-    assert shown == {"company"}
+def test_the_company_is_hidden_only_when_it_is_below_k():
+    groups, weights = build([("warsaw", "Warsaw", None)] * 4)
+    assert visible(groups, weights, k=5) == set()
+    groups, weights = build([("warsaw", "Warsaw", None)] * 7)
+    assert COMPANY in visible(groups, weights, k=5)
 
 
-def test_when_nothing_else_can_be_hidden_the_whole_goes():
-    counts = {"parent": 7, "child": 5}  # two people sit in the parent team itself
-    shown = visible(counts, [Partition("parent", ["child"])], k=5)
-    assert shown == {"parent"}  # the child is hidden: parent - child would be 2 people
-    assert visible({"parent": 5}, [], k=5) == {"parent"}
+def test_k_has_a_floor():
+    with pytest.raises(ValueError, match="at least 3"):
+        visible({COMPANY: Group(COMPANY, 1)}, [9], k=2)
 
 
-def test_k_cannot_go_below_three():
-    with pytest.raises(ValueError, match="k must be at least 3"):
-        visible({"a": 10}, [], k=2)
-
-
-@st.composite
-def trees(draw):
-    """A random team tree with respondent counts (a parent holds its children and maybe some of its own)."""
-    counts, partitions = {}, []
-
-    def grow(name, depth):
-        children = [] if depth >= 2 else [f"{name}.{i}" for i in range(draw(st.integers(0, 4)))]
-        own = draw(st.integers(0, 8))
-        total = own + sum(grow(child, depth + 1) for child in children)
-        counts[name] = total
-        if children:
-            partitions.append(Partition(name, children))
-        return total
-
-    grow("company", 0)
-    locations = draw(st.lists(st.integers(0, 9), min_size=1, max_size=4))
-    scale = counts["company"]
-    spread = [n for n in locations]
-    if sum(spread) <= scale:  # a location partition of the same company
-        names = [f"loc:{i}" for i in range(len(spread))]
-        counts.update(zip(names, spread, strict=True))
-        partitions.append(Partition("company", names))
-    return counts, partitions
+PERSON = st.tuples(
+    st.sampled_from(["care", "warsaw", "milan", "sales"]),
+    st.sampled_from(["Warsaw", "Milan", "Rome", None]),
+    st.sampled_from(["Support", "Sales", None]),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(tree=trees(), k=st.integers(3, 7))
-def test_no_shown_number_or_difference_isolates_fewer_than_k(tree, k):
-    counts, partitions = tree
-    shown = visible(counts, partitions, k)
-    assert all(counts[group] >= k for group in shown)
-    for size in remainders(counts, partitions, shown):
-        assert size == 0 or size >= k, (size, shown)
+@given(st.lists(PERSON, min_size=1, max_size=40), st.integers(min_value=3, max_value=6))
+def test_no_subtraction_of_shown_groups_isolates_fewer_than_k(people, k):
+    groups, weights = build(people)
+    shown = visible(groups, weights, k)
+    for key in shown:
+        assert size(groups[key].members, weights) >= k
+    for whole, family, remainder in attacks(groups, weights, shown):
+        assert remainder == 0 or remainder >= k, (whole, family, remainder)

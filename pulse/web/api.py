@@ -254,6 +254,11 @@ async def list_responses(request: Request) -> Response:
     if survey_id := request.query_params.get("survey"):
         if catalog.get(survey_id) is None:
             raise BadRequest(f"Unknown survey {survey_id!r}; the surveys are {', '.join(s.id for s in catalog)}.")
+        if catalog.get(survey_id).audience == "employee":
+            raise BadRequest(
+                "Employee pulses are never listed answer by answer: read them under /api/v1/engagement, "
+                "which protects anonymity."
+            )
         query = query.filter(survey_id=survey_id)
     if since := _since(request.query_params.get("since")):
         query = query.filter(answered_at__gte=since)

@@ -8,11 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import access, anonymity, charts, engagement, metrics, trends
+from pulse import access, charts, engagement, metrics, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound
-from pulse.models import Invitation, PulseRound, Team
-from pulse.models import Response as Answer
+from pulse.models import Invitation, PulseRound
 from pulse.web.auth import api_key
 from pulse.web.dashboard import figure, page
 
@@ -73,31 +72,14 @@ async def api_results(request: Request) -> Response:
     return JSONResponse(result)
 
 
-async def comments_for(
-    survey, pulse_round: PulseRound, settings, group: str, question: str | None = None, result: dict | None = None
-) -> list[str] | None:
-    """Comments on a question (default eNPS) from a group, or None when the group is too small (or hidden)."""
+async def comments_for(survey, pulse_round: PulseRound, settings, group: str, question: str | None = None):
+    """Comments on a question (default eNPS) from a group, or None when that list may not be shown."""
     question = question or survey.question.id
     if question not in pulse_round.questions:
         raise BadRequest(f"Round {pulse_round.number} did not ask {question!r}.")
-    result = result or await engagement.results(survey, pulse_round, settings, question=question, by="team")
-    label = group.split(":", 1)[1] if ":" in group else "company"
-    found = next((g for g in result["groups"] if g["group"] == label), None)
-    if (
-        found is None
-        or found["suppressed"]
-        or not anonymity.comments_visible(found["n"], settings.anonymity_min_comments)
-    ):
-        return None
-    query = Answer.filter(round_id=pulse_round.id, question_id=question).exclude(comment="")
-    if label != "company":
-        team = await Team.get_or_none(slug=label)
-        if team is None:
-            return None
-        from pulse.teams import subtree_ids
-
-        query = query.filter(team_id__in=await subtree_ids(team.id))
-    return sorted(await query.values_list("comment", flat=True))  # sorted: the order says nothing of who or when
+    if group != "company" and not group.startswith("team:"):
+        raise BadRequest("group must be company or team:<slug>.")
+    return await engagement.comments(pulse_round, question, settings, group)
 
 
 async def api_comments(request: Request) -> Response:
@@ -166,20 +148,17 @@ async def hr_page(request: Request) -> Response:
     if chosen.id not in by_round:
         by_round[chosen.id] = await engagement.results(survey, chosen, settings, by="team")
     enps = by_round[chosen.id]
-    per_question = {survey.question.id: enps}
     drivers = []
     for question in chosen.questions[1:]:
-        per_question[question] = await engagement.results(survey, chosen, settings, question=question, by="team")
+        result = await engagement.results(survey, chosen, settings, question=question, by="team")
         text = next((q.text for q in survey.questions if q.id == question), {})
-        drivers.append(
-            {"id": question, "text": localized(text, p.locale, company), "groups": per_question[question]["groups"]}
-        )
+        drivers.append({"id": question, "text": localized(text, p.locale, company), "groups": result["groups"]})
     comments = None
     if access.allowed(p.user, "employee_comments"):  # by question: eNPS first, then each driver asked
         comments = []
         for question in chosen.questions:
             text = next((q.text for q in survey.questions if q.id == question), {})
-            found = await comments_for(survey, chosen, settings, "company", question, per_question[question])
+            found = await comments_for(survey, chosen, settings, "company", question)
             comments.append({"question": localized(text, p.locale, company), "comments": found})
     relation = await ex_cx(survey, chosen, settings, p.state.catalog, enps)
     ordered = list(reversed(rounds))
@@ -204,8 +183,18 @@ async def hr_page(request: Request) -> Response:
         y_range=(-100, 100),
     )
     rates = await response_rates(chosen, settings.anonymity_min_group)
+    if p.slugs is not None:  # a manager: the company baseline and their own teams, nothing of other teams
+        mine = {"company", *p.slugs}
+        enps = {**enps, "groups": [g for g in enps["groups"] if g["group"] in mine]}
+        relation = [r for r in relation if r["team"] in p.slugs]
+        rates = {slug: rate for slug, rate in rates.items() if slug in p.slugs}
+        ex_cx_trend = None  # company-wide customer scores are not a manager's to see
+    columns = [g["group"] for g in enps["groups"]]
+    for driver in drivers:  # one cell per column, matched by group name, never by position
+        by_group = {g["group"]: g for g in driver.pop("groups")}
+        driver["cells"] = [by_group.get(name, {"group": name, "suppressed": True}) for name in columns]
     company_values = {
-        d["id"]: next((g["value"] for g in d["groups"] if g["group"] == "company" and not g["suppressed"]), None)
+        d["id"]: next((g["value"] for g in d["cells"] if g["group"] == "company" and not g["suppressed"]), None)
         for d in drivers
     }
     traces = []
@@ -234,9 +223,6 @@ async def hr_page(request: Request) -> Response:
         },
         "config": charts.CONFIG,
     }
-    if p.slugs is not None:  # a manager: only their teams' rows (still behind the same suppression)
-        enps = {**enps, "groups": [g for g in enps["groups"] if g["group"] in p.slugs]}
-        relation = [r for r in relation if r["team"] in p.slugs]
     return p.render(
         "dashboard/engagement.html",
         {
@@ -250,7 +236,7 @@ async def hr_page(request: Request) -> Response:
             "scatter": figure(scatter),
             "k": settings.anonymity_min_group,
             "trend": figure(trend),
-            "ex_cx_trend": figure(ex_cx_trend),
+            "ex_cx_trend": figure(ex_cx_trend) if ex_cx_trend else None,
             "rates": rates,
             "company_values": company_values,
         },

@@ -234,13 +234,9 @@ async def pulse_page(request: Request) -> Response:
 
     settings = request.app.state.settings
     secret = settings.secret_key
-    try:
-        invitation_id = tokens.read_token(
-            secret, "pulse", request.path_params["token"], settings.token_max_age_days * 86400
-        )
-    except (tokens.TokenInvalid, tokens.TokenExpired):
-        raise NotFound("This link is not valid.") from None
-    invitation = await Invitation.get_or_none(id=invitation_id, round_id__not_isnull=True)
+    # the token is opaque: only its hash finds the invitation, and nothing in it can be decoded
+    token_hash = tokens.token_hash(request.path_params["token"])
+    invitation = await Invitation.get_or_none(token_hash=token_hash, round_id__not_isnull=True)
     if invitation is None:
         raise NotFound("This link is not valid.")
     locale = request_locale(request, invitation.locale)
@@ -262,7 +258,7 @@ async def pulse_page(request: Request) -> Response:
         for qid in pulse_round.questions
         if qid in by_id
     ]
-    subject = f"pulse:{invitation.id}"
+    subject = f"pulse:{token_hash[:32]}"  # the nonce is signed, not encrypted: it names no invitation
     context = {
         "questions": questions,
         "nonce": tokens.make_nonce(secret, subject, time.time()),
@@ -279,11 +275,11 @@ async def pulse_page(request: Request) -> Response:
     try:
         rendered_at = tokens.read_nonce(secret, subject, str(form.get("nonce") or ""))
     except tokens.TokenInvalid:
-        await responses.flag(survey.id, responses.BAD_NONCE, invitation.id)
+        await responses.flag(survey.id, responses.BAD_NONCE)  # never which invitation: that would name the person
         raise BadRequest("This form is not valid any more. Reload the page and answer again.") from None
     if str(form.get(HONEYPOT_FIELD) or "").strip() or time.time() - rendered_at < responses.MIN_RENDER_SECONDS:
         reason = responses.HONEYPOT if str(form.get(HONEYPOT_FIELD) or "").strip() else responses.TOO_FAST
-        await responses.flag(survey.id, reason, invitation.id)
+        await responses.flag(survey.id, reason)
         return render(request, "public/pulse_done.html", {"already": False}, locale=locale)
     scores: dict[str, int] = {}
     for question in questions:
@@ -301,7 +297,7 @@ async def pulse_page(request: Request) -> Response:
         )
         return render(request, "public/pulse.html", context, locale=locale, status_code=400)
     try:
-        await engagement.record(invitation, survey, engagement.PulseAnswer(scores, comments), datetime.now(UTC).date())
+        await engagement.record(invitation, survey, engagement.Submission(scores, comments), datetime.now(UTC).date())
     except PulseError as refused:
         if refused.status_code == 409:
             return render(request, "public/pulse_done.html", {"already": True}, locale=locale)
