@@ -83,7 +83,9 @@ async def test_a_round_opens_invites_reminds_and_closes(mail_client, mail_settin
     assert (await Invitation.get(id=invitation.id)).status == "answered"
     again = await mail_client.post(link, data=data)
     assert await PulseAnswer.filter(round_id=pulse_round.id).count() == 4
-    already = i18n.translate("sl", "This pulse was already answered with this link. Each person answers once per round.")
+    already = i18n.translate(
+        "sl", "This pulse was already answered with this link. Each person answers once per round."
+    )
     assert again.status_code == 200 and already in again.text
     # one reminder, to those who have not answered, before the round closes
     await engagement.run_schedule(catalog, mail_settings, now=now + timedelta(days=survey.schedule.reminder_after_days))
