@@ -53,8 +53,8 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
-async def migrate(url: str) -> list[str]:
-    """Apply every pending migration; return the names applied."""
+async def migrate(url: str, target: str | None = None) -> list[str]:
+    """Apply every pending migration (or those up to `target`, e.g. "models.0004_pulse_rounds"); return their names."""
     applied: list[str] = []
 
     def progress(event: str, app_label: str, name: str) -> None:
@@ -62,7 +62,7 @@ async def migrate(url: str) -> list[str]:
             applied.append(f"{app_label}.{name}")
 
     try:
-        await migrate_api(config=tortoise_config(url), progress=progress)
+        await migrate_api(config=tortoise_config(url), target=target, progress=progress)
     finally:
         await Tortoise.close_connections()
     return applied

@@ -58,3 +58,49 @@ def test_database_url_adds_pragmas_unless_given():
     )
     assert "synchronous=NORMAL" in db.database_url("sqlite://x.db?synchronous=NORMAL")
     assert db.database_url("postgresql://u@h/d") == "postgres://u@h/d"
+
+
+async def test_employee_answers_move_out_of_the_response_table_without_time_or_order(empty_database_url):
+    """0005: answers of pulse rounds leave `response` for `pulse_answer` with random ids; flagged pulse attempts
+    forget their invitation; customers' answers stay where they are."""
+    url = empty_database_url
+    await db.migrate(url, target="models.0004_pulse_rounds")
+    async with db.connected(url):
+        sql = db.fetch
+        await sql("INSERT INTO team (slug, name, created_at) VALUES ('t', 'T', '2026-01-01T00:00:00+00:00')", [])
+        await sql(
+            "INSERT INTO pulse_round (survey_id, number, questions, opens_at, remind_at, closes_at, status, reminded,"
+            " invited, created_at) VALUES ('enps', 1, '[\"q\"]', '2026-01-01T00:00:00+00:00',"
+            " '2026-01-02T00:00:00+00:00', '2026-01-03T00:00:00+00:00', 'closed', ?, 3, '2026-01-01T00:00:00+00:00')",
+            [True],
+        )
+        await sql(
+            "INSERT INTO invitation (survey_id, round_id, locale, status, created_at)"
+            " VALUES ('enps', 1, 'en', 'answered', '2026-01-01T00:00:00+00:00')",
+            [],
+        )
+        for score, round_id in ((9, 1), (3, 1), (7, None)):
+            await sql(
+                "INSERT INTO response (survey_id, question_id, score, scores, comment, locale, day, confirmed,"
+                " team_id, dimensions, history, discarded, round_id, created_at, updated_at) VALUES"
+                " (?, 'q', ?, '{}', ?, 'pl', '2026-01-03', ?, 1, '{\"location\":\"Rome\"}', '[]', ?, ?,"
+                " '2026-01-02T10:11:12.123456+00:00', '2026-01-02T10:11:12.123456+00:00')",
+                ["enps" if round_id else "nps", score, f"said {score}", True, False, round_id],
+            )
+        await sql(
+            "INSERT INTO flagged_attempt (survey_id, invitation_id, reason, created_at)"
+            " VALUES ('enps', 1, 'too_fast', '2026-01-02T10:00:00+00:00')",
+            [],
+        )
+    assert await db.migrate(url) == [f"models.{p.stem}" for p in sorted((ROOT / "pulse/migrations").glob("0*.py"))][4:]
+    async with db.connected(url):
+        from pulse.models import FlaggedAttempt, PulseAnswer, Response
+
+        assert await Response.all().values_list("survey_id", "score") == [("nps", 7)]
+        moved = await PulseAnswer.all().values("round_id", "score", "comment", "team_id", "dimensions")
+        assert sorted(moved, key=lambda a: a["score"]) == [
+            {"round_id": 1, "score": 3, "comment": "said 3", "team_id": 1, "dimensions": {"location": "Rome"}},
+            {"round_id": 1, "score": 9, "comment": "said 9", "team_id": 1, "dimensions": {"location": "Rome"}},
+        ]
+        assert {a.id.version for a in await PulseAnswer.all()} == {4}
+        assert await FlaggedAttempt.filter(invitation_id__isnull=False).count() == 0
