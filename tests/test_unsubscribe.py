@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from pulse import i18n, tokens
 from pulse.models import Contact, Invitation, OutboxMessage
@@ -33,17 +34,37 @@ async def test_get_shows_a_localized_confirm_page_and_changes_nothing(mail_clien
     assert '<html lang="pl">' in page.text  # the person's own language
     assert i18n.translate("pl", "Unsubscribe from surveys") in page.text
     assert 'name="csrf_token"' in page.text
+    # a scanner following the link with the one-click words in its query changes nothing either
+    scanned = await mail_client.get(f"{link(mail_settings, invitation_id)}?List-Unsubscribe=One-Click")
+    assert scanned.status_code == 200
     contact = await Contact.get(external_id="C-1")
     assert contact.opted_out_at is None
     assert (await Invitation.get(id=invitation_id)).status == "scheduled"
 
 
-async def test_one_click_post_opts_out_without_a_session_or_redirect(mail_client, mail_settings, catalog):
+# RFC 8058 section 3.1: the mailbox provider POSTs this one field in either encoding, with no cookie and no CSRF token.
+BOUNDARY = "----pulse-one-click-7d3a"
+ONE_CLICK_BODIES = {
+    "urlencoded": ("application/x-www-form-urlencoded", b"List-Unsubscribe=One-Click"),
+    "multipart": (
+        f"multipart/form-data; boundary={BOUNDARY}",
+        (
+            f"--{BOUNDARY}\r\n"
+            'Content-Disposition: form-data; name="List-Unsubscribe"\r\n'
+            "\r\n"
+            "One-Click\r\n"
+            f"--{BOUNDARY}--\r\n"
+        ).encode(),
+    ),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ONE_CLICK_BODIES))
+async def test_one_click_post_opts_out_without_a_session_or_redirect(mail_client, mail_settings, catalog, encoding):
     invitation_id = await scheduled(mail_settings, catalog)
+    content_type, body = ONE_CLICK_BODIES[encoding]
     response = await mail_client.post(
-        link(mail_settings, invitation_id),
-        content=b"List-Unsubscribe=One-Click",
-        headers={"content-type": "application/x-www-form-urlencoded"},
+        link(mail_settings, invitation_id), content=body, headers={"content-type": content_type}
     )
     assert response.status_code == 200
     assert i18n.translate("pl", "You are unsubscribed") in response.text
@@ -70,6 +91,32 @@ async def test_the_confirm_button_needs_the_csrf_token(mail_client, mail_setting
     assert confirmed.status_code == 200
     assert (await Contact.get(external_id="C-1")).opted_out_at is not None
     assert "pulse_csrf" in page.headers["set-cookie"] and "httponly" in page.headers["set-cookie"].lower()
+
+
+NOT_ONE_CLICK = {
+    "empty": ("application/x-www-form-urlencoded", b""),
+    "no content type": ("", b""),
+    "another value": ("application/x-www-form-urlencoded", b"List-Unsubscribe=Two-Clicks"),
+    "words in plain text": ("text/plain", b"List-Unsubscribe=One-Click"),
+    "JSON": ("application/json", b'{"List-Unsubscribe": "One-Click"}'),
+    "garbage": ("application/x-www-form-urlencoded", b"\xff\xfe\x00garbage&&=="),
+    "broken multipart": (f"multipart/form-data; boundary={BOUNDARY}", b"--nope\r\nnot a part"),
+    "multipart without a boundary": ("multipart/form-data", ONE_CLICK_BODIES["multipart"][1]),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_ONE_CLICK))
+async def test_a_post_that_is_neither_one_click_nor_the_button_is_a_400_and_changes_nothing(
+    mail_client, mail_settings, catalog, case
+):
+    invitation_id = await scheduled(mail_settings, catalog)
+    content_type, body = NOT_ONE_CLICK[case]
+    headers = {"accept": "application/json", **({"content-type": content_type} if content_type else {})}
+    response = await mail_client.post(link(mail_settings, invitation_id), content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]
+    assert (await Contact.get(external_id="C-1")).opted_out_at is None
+    assert (await Invitation.get(id=invitation_id)).status == "scheduled"
 
 
 async def test_tampered_and_foreign_tokens_are_a_404_page(mail_client, mail_settings, catalog):

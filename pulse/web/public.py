@@ -26,7 +26,7 @@ from pulse.web.templating import render, request_locale
 
 # An unsubscribe link must keep working long after the survey closes (RFC 8058 senders are judged on it).
 UNSUBSCRIBE_MAX_AGE = timedelta(days=365)
-ONE_CLICK = b"List-Unsubscribe=One-Click"
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 
 async def _invitation(request: Request, purpose: str, max_age: timedelta) -> tuple[Invitation | None, bool]:
@@ -53,9 +53,12 @@ async def unsubscribe(request: Request) -> Response:
         return render(request, "public/link_expired.html", {}, status_code=410, locale=locale)
     contact: Contact = invitation.contact
     if request.method == "POST":
-        body = await request.body()
-        if body.strip() != ONE_CLICK:
-            form = await request.form()
+        # RFC 8058: the mailbox provider posts the one field, urlencoded or (as it SHOULD) multipart, with no
+        # cookie; the URL's signed token is what authorises it. The page's own button carries a CSRF token.
+        form = await request.form(max_files=0, max_fields=10)
+        if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
+            if CSRF_FIELD not in form:
+                raise BadRequest("Post List-Unsubscribe=One-Click as a form, or use the Unsubscribe button.")
             check_csrf(request, str(form.get(CSRF_FIELD) or ""))
         async with in_transaction():
             if contact.opted_out_at is None:
