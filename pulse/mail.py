@@ -126,7 +126,7 @@ def survey_message(
         (UNSUBSCRIBE_URL, unsubscribe_url, str(escape(unsubscribe_url))),
     ):
         text, html = text.replace(marker, plain), html.replace(marker, escaped)
-    mailto = sender_address(settings.mail_from)
+    sender = sender_address(settings.mail_from)
     headers = [
         ("From", settings.mail_from),
         ("To", to),
@@ -135,10 +135,11 @@ def survey_message(
         ("Message-ID", message_id),
         ("Content-Language", locale),
         ("Auto-Submitted", "auto-generated"),
-        ("List-Unsubscribe", f"<{unsubscribe_url}>, <mailto:{mailto}?subject=unsubscribe>"),
+        # only the one-click URL: nothing reads the sender's mailbox, so a mailto: form would unsubscribe no one
+        ("List-Unsubscribe", f"<{unsubscribe_url}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     ]
-    return OutgoingMail(mailto, to, message_id, compose(headers, text, html))
+    return OutgoingMail(sender, to, message_id, compose(headers, text, html))
 
 
 def case_message(
