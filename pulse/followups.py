@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from pulse import db, webhooks
+from pulse import access, db, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
 
@@ -115,6 +115,17 @@ async def answer_changed(response: Response, survey: Survey, previous: int, sett
     await webhooks.enqueue("case.updated", case_payload(case), settings, now)
 
 
+async def may_own(user: User, case: FollowUpCase) -> str | None:
+    """Why `user` may not own `case` (None: they may): they must work cases and see the case's team."""
+    if not access.allowed(user, "cases:write"):
+        return f"{user.email} cannot work on cases: the role {user.role} does not allow it."
+    scope = await access.team_ids(user)
+    if scope is not None and (case.team_id is None or case.team_id not in scope):
+        team = await Team.get_or_none(id=case.team_id) if case.team_id else None
+        return f"{user.email} cannot see the team of this case ({team.slug if team else 'no team'})."
+    return None
+
+
 async def update_case(
     case: FollowUpCase,
     settings: Settings,
@@ -125,29 +136,40 @@ async def update_case(
     author: User | None = None,
     now: datetime | None = None,
 ) -> FollowUpCase:
-    """Change a case's status or owner and/or add a note; refuses transitions that make no sense."""
+    """Change a case's status or owner and/or add a note; refuses (changing nothing) what makes no sense.
+
+    1. Check everything first, so a refusal leaves the case, its notes and the outbox as they were.
+    2. Then apply it all in one transaction.
+    """
     now = now or datetime.now(UTC)
+    if status == case.status:
+        status = None
+    if status is not None:
+        if status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
+        if status not in TRANSITIONS[case.status]:
+            raise Conflict(f"A case that is {case.status} cannot become {status}.")
+    owner = None
+    if owner_email is not None:
+        owner = await User.get_or_none(email=owner_email.strip().lower(), is_active=True)
+        if owner is None:
+            raise BadRequest(f"No active user has the e-mail {owner_email}.")
+        if refusal := await may_own(owner, case):
+            raise BadRequest(refusal)
+    if note is not None:
+        if not note.strip():
+            raise BadRequest("A note cannot be empty.")
+        if len(note) > 10000:
+            raise BadRequest("A note must be at most 10,000 characters.")
     async with in_transaction():
-        if status is not None and status != case.status:
-            if status not in STATUSES:
-                raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
-            if status not in TRANSITIONS[case.status]:
-                raise Conflict(f"A case that is {case.status} cannot become {status}.")
+        if status is not None:
             await CaseNote.create(case=case, author=author, body=f"Status: {case.status} → {status}.")
             case.status = status
-        if owner_email is not None:
-            owner = await User.get_or_none(email=owner_email.strip().lower(), is_active=True)
-            if owner is None:
-                raise BadRequest(f"No active user has the e-mail {owner_email}.")
-            if owner.id != case.owner_id:
-                case.owner = owner
-                await CaseNote.create(case=case, author=author, body=f"Owner: {owner.email}.")
-                await _notify("case_opened", case, owner, settings, now)
+        if owner is not None and owner.id != case.owner_id:
+            case.owner = owner
+            await CaseNote.create(case=case, author=author, body=f"Owner: {owner.email}.")
+            await _notify("case_opened", case, owner, settings, now)
         if note is not None:
-            if not note.strip():
-                raise BadRequest("A note cannot be empty.")
-            if len(note) > 10000:
-                raise BadRequest("A note must be at most 10,000 characters.")
             await CaseNote.create(case=case, author=author, body=note.strip())
         await case.save()
         await webhooks.enqueue("case.updated", case_payload(case), settings, now)

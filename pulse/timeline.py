@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from tortoise.expressions import Q, Subquery
+
 from pulse.catalog import Catalog
 from pulse.models import CaseNote, Contact, FollowUpCase, Invitation, Response, Touchpoint
 
 
-async def events(contact: Contact, catalog: Catalog) -> list[dict]:
+def in_teams(team_ids: Collection[int]) -> Q:
+    """Contacts with something in these teams: a touchpoint (so its invitations), an answer or a case."""
+    return (
+        Q(id__in=Subquery(Touchpoint.filter(team_id__in=team_ids).values("contact_id")))
+        | Q(id__in=Subquery(Invitation.filter(response__team_id__in=team_ids).values("contact_id")))
+        | Q(id__in=Subquery(FollowUpCase.filter(team_id__in=team_ids).values("contact_id")))
+    )
+
+
+async def events(contact: Contact, catalog: Catalog, team_ids: Collection[int] | None = None) -> list[dict]:
+    """Everything that happened with `contact`; with `team_ids`, only what belongs to those teams."""
+    touchpoints = Touchpoint.filter(contact_id=contact.id)
+    invitations = Invitation.filter(contact_id=contact.id)
+    responses = Response.filter(invitation__contact_id=contact.id, discarded=False)
+    cases = FollowUpCase.filter(contact_id=contact.id)
+    if team_ids is not None:  # each row by its own team: an answer and its case keep the team they came in with
+        touchpoints = touchpoints.filter(team_id__in=team_ids)
+        invitations = invitations.filter(touchpoint__team_id__in=team_ids)
+        responses = responses.filter(team_id__in=team_ids)
+        cases = cases.filter(team_id__in=team_ids)
     items: list[tuple[str, int, dict]] = []
-    for tp in await Touchpoint.filter(contact_id=contact.id).select_related("team"):
+    for tp in await touchpoints.select_related("team"):
         items.append(
             (
                 tp.occurred_at.isoformat(),
@@ -27,8 +50,7 @@ async def events(contact: Contact, catalog: Catalog) -> list[dict]:
                 },
             )
         )
-    invitations = await Invitation.filter(contact_id=contact.id)
-    for inv in invitations:
+    for inv in await invitations:
         at = inv.sent_at or inv.send_at or inv.created_at
         items.append(
             (
@@ -46,8 +68,7 @@ async def events(contact: Contact, catalog: Catalog) -> list[dict]:
                 },
             )
         )
-    responses = await Response.filter(invitation_id__in=[i.id for i in invitations], discarded=False)
-    for response in responses:
+    for response in await responses:
         at = response.answered_at or response.created_at
         survey = catalog.get(response.survey_id)
         items.append(
@@ -68,7 +89,7 @@ async def events(contact: Contact, catalog: Catalog) -> list[dict]:
                 },
             )
         )
-    for case in await FollowUpCase.filter(contact_id=contact.id).select_related("owner"):
+    for case in await cases.select_related("owner"):
         items.append(
             (
                 case.created_at.isoformat(),

@@ -91,4 +91,4 @@ async def test_a_manager_without_a_team_sees_nothing(mail_app, answered):
         assert (await lonely.get("/dashboard")).status_code == 403
         assert (await lonely.get("/dashboard/breakdown?by=team")).status_code == 403
         assert "Person" not in (await lonely.get("/cases?show=all")).text
-        assert (await lonely.get("/contacts/C-1")).status_code == 404
+        assert (await lonely.get("/contacts/C-1")).status_code == 403  # the same "no team yet" page everywhere

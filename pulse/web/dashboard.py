@@ -11,13 +11,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q
 
 from pulse import access, charts, followups, i18n, insights, metrics, rollups, timeline, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, Forbidden, NotFound, PulseError
 from pulse.i18n import N_
-from pulse.models import CaseNote, Contact, FollowUpCase, Invitation, Team, Touchpoint, User
+from pulse.models import CaseNote, Contact, FollowUpCase, Invitation, Team, User
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
 from pulse.web.security import CHART_CSP
 from pulse.web.signin import signed_in, user_locale
@@ -43,6 +43,9 @@ STATUS_LABELS = {
     "resolved": N_("Resolved"),
     "closed_no_action": N_("Closed, no action"),
 }
+NO_TEAM = N_(
+    "You are not assigned to a team yet, so there is nothing to show. Ask an administrator to add you to a team."
+)
 
 
 class Page:
@@ -73,8 +76,6 @@ class Page:
         slug = self.request.query_params.get("team") or None
         if self.slugs is None:
             return slug
-        if not self.slugs:  # a manager with no team sees nothing rather than everything
-            raise Forbidden("You are not assigned to a team yet: ask an admin to add you to one.")
         if slug is None:
             return self.top or self.slugs[0]
         if slug not in self.slugs:
@@ -88,10 +89,25 @@ class Page:
         return set_csrf_cookie(self.request, response)
 
 
+class NotAssigned(Forbidden):
+    """A manager with no team: every dashboard page says so, and shows nothing else."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(NO_TEAM)
+        self.page = page
+
+    def render(self) -> Response:
+        # 403, not 200: nothing of the page was served, and scripts and monitors should not mistake it for data
+        return self.page.render("dashboard/not_assigned.html", {"message": NO_TEAM}, status_code=self.status_code)
+
+
 async def page(request: Request, permission: str) -> Page:
+    """The signed-in user's page, if their role allows `permission`; a manager with no team gets NotAssigned."""
     user = await signed_in(request)
     access.require(user, permission)
     found = Page(request, user, user_locale(request, user), await access.team_slugs(user))
+    if found.slugs == []:  # scoped to no team: nothing, rather than everything
+        raise NotAssigned(found)
     if found.slugs is not None:
         top = await access.top_teams(user)
         found.top = top[0].slug if top else None
@@ -356,11 +372,6 @@ async def after_sale(request: Request) -> Response:
     )
 
 
-async def _visible_contact(p: Page, contact: Contact) -> bool:
-    ids = await access.team_ids(p.user)
-    return ids is None or await Touchpoint.filter(contact_id=contact.id, team_id__in=ids).exists()
-
-
 async def contacts(request: Request) -> Response:
     """Find a customer by name, e-mail or CRM id."""
     p = await page(request, "contacts")
@@ -370,7 +381,7 @@ async def contacts(request: Request) -> Response:
         query = Contact.filter(Q(external_id__icontains=q) | Q(email__icontains=q) | Q(name__icontains=q))
         ids = await access.team_ids(p.user)
         if ids is not None:
-            query = query.filter(id__in=Subquery(Touchpoint.filter(team_id__in=ids).values("contact_id")))
+            query = query.filter(timeline.in_teams(ids))
         found = await query.order_by("name").limit(50)
     return p.render("dashboard/contacts.html", {"q": q, "found": found})
 
@@ -379,9 +390,12 @@ async def contact(request: Request) -> Response:
     """Everything that happened with one customer, in time order."""
     p = await page(request, "contacts")
     person = await Contact.get_or_none(external_id=request.path_params["external_id"])
-    if person is None or not await _visible_contact(p, person):
+    if person is None:
         raise NotFound("No such contact.")
-    events = await timeline.events(person, p.state.catalog)
+    ids = await access.team_ids(p.user)
+    events = await timeline.events(person, p.state.catalog, ids)
+    if ids is not None and not events:
+        raise NotFound("No such contact.")  # nothing in a manager's teams: as if there were no such customer
     for item in events:
         item["when"] = datetime.fromisoformat(item["at"])
     return p.render("dashboard/contact.html", {"contact": person, "events": events, "statuses": STATUS_LABELS})
@@ -393,8 +407,8 @@ async def case_inbox(request: Request) -> Response:
     show = request.query_params.get("show", "mine" if p.user.role == "manager" else "all")
     query = FollowUpCase.filter(status__in=followups.OPEN_STATUSES).select_related("owner", "team", "contact")
     ids = await access.team_ids(p.user)
-    if ids is not None:
-        query = query.filter(Q(team_id__in=ids) | Q(owner_id=p.user.id))
+    if ids is not None:  # by team only: owning a case of a team one has left opens nothing
+        query = query.filter(team_id__in=ids)
     if show == "mine":
         query = query.filter(owner_id=p.user.id)
     cases = await query.order_by("due_at").limit(500)
@@ -411,7 +425,7 @@ async def _case(p: Page, raw: str) -> FollowUpCase:
     if case is None:
         raise NotFound("No such case.")
     ids = await access.team_ids(p.user)
-    if ids is not None and case.team_id not in ids and case.owner_id != p.user.id:
+    if ids is not None and case.team_id not in ids:
         raise NotFound("No such case.")  # not "forbidden": a manager learns nothing of other teams' cases
     return case
 
@@ -440,7 +454,7 @@ async def case_page(request: Request) -> Response:
     notes = await CaseNote.filter(case_id=case.id).select_related("author").order_by("id")
     events = []
     if case.contact:
-        events = await timeline.events(case.contact, p.state.catalog)
+        events = await timeline.events(case.contact, p.state.catalog, await access.team_ids(p.user))
         for item in events:
             item["when"] = datetime.fromisoformat(item["at"])
     survey = p.state.catalog.get(case.survey_id)

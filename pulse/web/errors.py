@@ -67,6 +67,10 @@ async def pulse_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, SignInRequired) and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    from pulse.web.dashboard import NotAssigned
+
+    if isinstance(exc, NotAssigned) and not wants_json(request):
+        return exc.render()  # inside the app's frame, so the account page and signing out stay in reach
     return error_response(request, exc.status_code, exc.message, exc.errors)
 
 

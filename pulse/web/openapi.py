@@ -139,7 +139,11 @@ PATHS: dict[str, dict[str, dict]] = {
                             "type": "object",
                             "properties": {
                                 "status": {"type": "string"},
-                                "owner": {"type": "string"},
+                                "owner": {
+                                    "type": "string",
+                                    "description": "E-mail of an active admin, or of a manager whose teams "
+                                    "include the case's team.",
+                                },
                                 "note": {"type": "string"},
                             },
                         }
