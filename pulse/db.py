@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import connections
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as migrate_api
@@ -38,9 +39,12 @@ def database_url(url: str) -> str:
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
-    """The Tortoise config dict for a database URL."""
+    """The Tortoise config dict for a database URL (SQLite through pulse.sqlite_engine: BEGIN IMMEDIATE)."""
+    connection: str | dict = database_url(url)
+    if url.startswith("sqlite://") and ":memory:" not in url:
+        connection = {**expand_db_url(connection), "engine": "pulse.sqlite_engine"}
     return {
-        "connections": {"default": database_url(url)},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": ["pulse.models"],
@@ -142,10 +146,14 @@ async def allocate_ids(table: str, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-async def insert_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+async def insert_many(
+    table: str, columns: tuple[str, ...], rows: list[tuple], *, unless_exists: tuple[str, ...] = ()
+) -> None:
     """INSERT many rows at once, skipping model objects: the hot path of ingestion.
 
-    Values must already be what the column stores: JSON as text, datetimes timezone-aware (UTC).
+    Values must already be what the column stores: JSON as text, datetimes timezone-aware (UTC). With
+    `unless_exists` (the columns of a unique key), a row whose key is already stored, or is being stored by a
+    concurrent transaction, is skipped (ON CONFLICT DO NOTHING; PostgreSQL waits for that transaction to end).
     """
     if not rows:
         return
@@ -155,7 +163,11 @@ async def insert_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -
     else:
         marks = ", ".join("?" for _ in columns)
     names = ", ".join(f'"{c}"' for c in columns)
-    await connection.execute_many(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
+    if unless_exists:
+        key = ", ".join(f'"{c}"' for c in unless_exists)
+        sql += f" ON CONFLICT ({key}) DO NOTHING"
+    await connection.execute_many(sql, rows)
 
 
 async def update_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -185,6 +197,15 @@ async def fetch(sql: str, params: list | tuple = ()) -> list[tuple]:
         sql = _numbered(sql)
     _, rows = await connection.execute_query(sql, list(params))
     return [tuple(row) for row in rows]
+
+
+async def execute(sql: str, params: list | tuple = ()) -> int:
+    """Run a raw statement written with `?` placeholders, on either engine; returns the rows it changed."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        sql = _numbered(sql)
+    count, _ = await connection.execute_query(sql, list(params))
+    return count
 
 
 def marks(count: int) -> str:

@@ -339,6 +339,7 @@ class WebhookDelivery(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
     claimed_at = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=64, null=True)
     last_error = fields.TextField(null=True)
     delivered_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

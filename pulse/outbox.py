@@ -1,9 +1,11 @@
-"""The dispatcher: claim due e-mails, send them over one reused SMTP connection, record each result.
+"""The dispatcher: claim due e-mails, send them over one reused SMTP connection, record each result at once.
 
-Claiming is one conditional UPDATE (with FOR UPDATE SKIP LOCKED on PostgreSQL): a row moves from
-`pending` to `sending` for exactly one worker, so any number of workers never send a message twice.
-A worker that dies after sending but before recording leaves the row in `sending`; after CLAIM_TIMEOUT it
-is sent again, at most once more, with the same Message-ID so the receiver can deduplicate.
+Claims (pulse/claims.py) give each due row to exactly one worker, kept fresh by a heartbeat. Each result is
+recorded right after the SMTP server answers and before the next message goes out, so a worker killed at any
+moment leaves at most the one message that was on the wire unrecorded; after the claim goes stale it is sent
+again, once, with the same Message-ID so the receiver can deduplicate. When recording fails (disk full, read-only
+file, database away), the worker stops sending and retries the record before anything else. When the relay cannot
+be reached, the circuit opens: the batch stops, its unsent claims are released, and the worker tries again later.
 """
 
 from __future__ import annotations
@@ -13,26 +15,29 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiosmtplib
 from jinja2 import Environment
-from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
-from pulse import db, mail, sessions, tokens
+from pulse import claims, db, mail, sessions, tokens
 from pulse.catalog import Catalog
 from pulse.models import Contact, FollowUpCase, Invitation, OutboxMessage, User
 from pulse.settings import Settings
 
 log = logging.getLogger("pulse.outbox")
 
-CLAIM_TIMEOUT = timedelta(minutes=10)
+TABLE = "outbox_message"
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
-RECORD_EVERY = 100  # results are written in small groups: a crash resends at most this many, once
+# a relay that timed out after DATA may still deliver from its queue: never retry sooner than it would
+AFTER_TIMEOUT = timedelta(minutes=15)
+BREAKER_BASE = 30.0  # seconds the circuit stays open after the relay could not be reached, doubling
+BREAKER_CAP = 600.0
 
 
 @dataclass
@@ -40,6 +45,11 @@ class Result:
     message_id: int
     status: str  # sent | retry | failed | bounced | suppressed
     error: str | None = None
+    not_before: timedelta = timedelta(0)  # for a retry: at least this long
+
+
+class RelayUnreachable(Exception):
+    """The SMTP relay could not be reached or dropped us: stop the batch and try again later."""
 
 
 def worker_name() -> str:
@@ -52,37 +62,11 @@ def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelt
     return delay * (0.5 + rng())
 
 
-async def claim(batch: int, worker: str, now: datetime | None = None) -> list[int]:
+async def claim(
+    batch: int, worker: str, now: datetime | None = None, stale_after: timedelta | None = None
+) -> list[int]:
     """Move up to `batch` due messages to `sending` for this worker; return their ids."""
-    now = now or datetime.now(UTC)
-    stale = now - CLAIM_TIMEOUT
-    connection = connections.get("default")
-    if connection.capabilities.dialect == "postgres":
-        sql = (
-            "UPDATE outbox_message SET status = 'sending', claimed_at = $1, claimed_by = $2, attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM outbox_message WHERE (status = 'pending' AND next_attempt_at <= $1) "
-            "OR (status = 'sending' AND claimed_at < $3) ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
-            "RETURNING id"
-        )
-        params: list = [now, worker, stale, batch]
-    else:
-        # one statement, so SQLite runs it atomically; the outer WHERE re-checks the status
-        sql = (
-            "UPDATE outbox_message SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM outbox_message WHERE (status = 'pending' AND next_attempt_at <= ?) "
-            "OR (status = 'sending' AND claimed_at < ?) ORDER BY next_attempt_at LIMIT ?) "
-            "AND (status = 'pending' OR (status = 'sending' AND claimed_at < ?)) RETURNING id"
-        )
-        params = [
-            now,
-            worker,
-            now,
-            stale,
-            batch,
-            stale,
-        ]  # stored as UTC ISO text, so text order is time order
-    rows = await connection.execute_query_dict(sql, params)
-    return sorted(row["id"] for row in rows)
+    return await claims.claim(TABLE, batch, worker, stale_after or timedelta(seconds=60), now)
 
 
 class Dispatcher:
@@ -96,6 +80,16 @@ class Dispatcher:
         self.worker = worker_name()
         self.cases: dict[int, FollowUpCase] = {}
         self.users: dict[int, User] = {}
+        self.unrecorded: list[Result] = []  # sent, but the database would not take the result yet
+        self.stranded = False  # claims of ours left in `sending` by a step that failed
+        self.breaker_until = 0.0  # monotonic time before which no connection is tried
+        self.breaker_trips = 0
+        self.connections = 0  # opened so far (the admin page and tests read it)
+        self.last_error: str | None = None
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(seconds=self.settings.outbox_claim_seconds)
 
     async def close(self) -> None:
         smtp, self.smtp = self.smtp, None
@@ -112,7 +106,13 @@ class Dispatcher:
     async def _connect(self) -> aiosmtplib.SMTP:
         if self.smtp is None or not self.smtp.is_connected:
             self.smtp = mail.smtp_client(self.settings)
-            await self.smtp.connect()
+            try:
+                await self.smtp.connect()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+                self.smtp.close()
+                self.smtp = None
+                raise RelayUnreachable(f"{type(error).__name__}: {error}") from error
+            self.connections += 1
         return self.smtp
 
     async def _send_once(self, message: mail.OutgoingMail) -> dict:
@@ -129,18 +129,32 @@ class Dispatcher:
         return refused
 
     async def _send(self, message: mail.OutgoingMail) -> None:
+        fresh = self.smtp is None or not self.smtp.is_connected
         try:
             refused = await self._send_once(message)
-        except aiosmtplib.SMTPServerDisconnected:
+        except aiosmtplib.SMTPServerDisconnected as error:
+            if fresh:
+                raise RelayUnreachable(f"the relay hung up: {error}") from error
             # a connection kept from an earlier batch may have been closed by the server while idle
-            refused = await self._send_once(message)
+            try:
+                refused = await self._send_once(message)
+            except aiosmtplib.SMTPServerDisconnected as again:
+                raise RelayUnreachable(f"the relay hung up: {again}") from again
         if refused:  # one recipient per message: a refusal here is that recipient's
             code, text = next(iter(refused.values()))
             raise aiosmtplib.SMTPRecipientRefused(code, text, next(iter(refused)))
 
     async def step(self) -> int:
-        """Claim one batch, send it, record it; return how many messages were handled."""
-        ids = await claim(self.settings.outbox_batch, self.worker)
+        """Claim one batch, send and record it message by message; return how many messages were handled."""
+        if self.unrecorded:  # first what was sent but not yet written down; raises while the database is away
+            await record(self.unrecorded, self.settings, self.worker)
+            self.unrecorded = []
+        if self.stranded:  # claims a failed step could not give back: nothing of ours is on the wire now
+            await claims.release_all(TABLE, self.worker)
+            self.stranded = False
+        if time.monotonic() < self.breaker_until:
+            return 0
+        ids = await claim(self.settings.outbox_batch, self.worker, stale_after=self.stale_after)
         if not ids:
             await self.close()  # nothing due: do not hold an idle connection open
             return 0
@@ -154,40 +168,52 @@ class Dispatcher:
         }
         user_ids = [m.payload.get("user_id") for m in messages if m.kind == "password_reset"]
         self.users = {user.id: user for user in await User.filter(id__in=user_ids, is_active=True)}
-        # Pipelined: the next message is rendered while the previous one is on the wire, and results are
-        # written while later messages are sent. One message is in flight at a time on the connection.
-        results: list[Result] = []
-        sending: asyncio.Task[Result] | None = None
-        recording: asyncio.Task[None] | None = None
-
-        async def flush(group: list[Result]) -> None:
-            nonlocal recording
-            if recording is not None:
-                await recording
-            recording = asyncio.create_task(record(group, self.settings))
-
+        untried = [m.id for m in messages]
+        relay_error: str | None = None
         try:
-            for row in messages:
-                prepared = self._prepare(row)
-                if sending is not None:
-                    results.append(await sending)
-                sending = asyncio.create_task(self._deliver(row, prepared))
-                if len(results) >= RECORD_EVERY:
-                    await flush(results)
-                    results = []
-            if sending is not None:
-                results.append(await sending)
-                sending = None
+            async with claims.heartbeat(TABLE, self.worker, self.settings.outbox_claim_seconds / 4):
+                for row in messages:
+                    try:
+                        result = await self._deliver(row, self._prepare(row))
+                    except RelayUnreachable as error:  # not the message's fault: no attempt is counted
+                        relay_error = str(error)
+                        self._open_circuit(relay_error, len(untried))
+                        break
+                    untried.remove(row.id)
+                    try:
+                        await record([result], self.settings, self.worker)
+                    except Exception:
+                        self.unrecorded.append(result)  # stop sending what cannot be recorded
+                        raise
+            if not untried:
+                self.breaker_trips = 0
         finally:
-            if sending is not None:
-                results.append(await sending)
-            if results:
-                await flush(results)
-            if recording is not None:
-                await recording
-            if len(ids) < self.settings.outbox_batch:
-                await self.close()  # the queue is drained: do not hold an idle connection open
-        return len(ids)
+            if untried:  # stopped early (circuit open, database error, shutdown): give the rest back at once
+                delay = timedelta(seconds=max(self.breaker_until - time.monotonic(), 0))
+                try:
+                    await asyncio.shield(claims.release(TABLE, self.worker, untried, delay, relay_error))
+                except Exception as error:  # the database is away: give them back at the next step
+                    self.stranded = True
+                    log.warning("could not release %d claimed e-mails: %s", len(untried), error)
+            if len(ids) < self.settings.outbox_batch or untried:
+                await self.close()  # the queue is drained or the batch stopped: no idle connection
+        return len(ids) - len(untried)
+
+    def _open_circuit(self, error: str, waiting: int) -> float:
+        """Stop talking to the relay for a while (longer each time in a row); returns the seconds."""
+        delay = min(BREAKER_BASE * 2**self.breaker_trips, BREAKER_CAP)
+        self.breaker_trips += 1
+        self.breaker_until = time.monotonic() + delay
+        self.last_error = error
+        log.error(
+            "SMTP relay %s:%s unreachable (%s): %d e-mails wait %.0f s",
+            self.settings.smtp_host,
+            self.settings.smtp_port,
+            error,
+            waiting,
+            delay,
+        )
+        return delay
 
     def _prepare(self, row: Due) -> mail.OutgoingMail | Result:
         """The message to send, or the result that says why it must not be sent."""
@@ -200,6 +226,7 @@ class Dispatcher:
             return Result(row.id, "failed", f"cannot be rendered: {type(error).__name__}: {error}")
 
     async def _deliver(self, row: Due, prepared: mail.OutgoingMail | Result) -> Result:
+        """Send one message and say what happened; RelayUnreachable when there is no relay to talk to."""
         if isinstance(prepared, Result):
             return prepared
         try:
@@ -210,12 +237,24 @@ class Dispatcher:
             first = refused.recipients[0]
             return self._refusal(row, first.code, first.message)
         except aiosmtplib.SMTPResponseException as error:
-            await self.close()
+            await self._reset()  # a refused message leaves a usable connection: RSET, not a reconnect
             return self._refusal(row, error.code, error.message, bounce=False)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            await self.close()  # timeouts and dropped connections: reconnect for the next one, retry this one
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as error:
+            await self.close()  # the relay may have queued it: retry, but not before its queue would deliver
+            return self._retry(row, f"{type(error).__name__}: {error}", AFTER_TIMEOUT)
+        except (aiosmtplib.SMTPException, OSError) as error:
+            await self.close()
             return self._retry(row, f"{type(error).__name__}: {error}")
         return Result(row.id, "sent")
+
+    async def _reset(self) -> None:
+        smtp = self.smtp
+        if smtp is None or not smtp.is_connected:
+            return await self.close()
+        try:
+            await smtp.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            await self.close()
 
     def _refusal(self, row: Due, code: int, text: str, bounce: bool = True) -> Result:
         error = f"{code} {text}".strip()
@@ -223,10 +262,10 @@ class Dispatcher:
             return self._retry(row, error)
         return Result(row.id, "bounced" if bounce else "failed", error)
 
-    def _retry(self, row: Due, error: str) -> Result:
+    def _retry(self, row: Due, error: str, not_before: timedelta = timedelta(0)) -> Result:
         if row.attempts >= self.settings.outbox_max_attempts:
             return Result(row.id, "failed", f"gave up after {row.attempts} attempts: {error}")
-        return Result(row.id, "retry", error)
+        return Result(row.id, "retry", error, not_before)
 
     def render(self, row: Due) -> mail.OutgoingMail:
         if row.kind in CASE_KINDS:
@@ -364,48 +403,45 @@ class SuppressedError(Exception):
     """The message must not be sent (opted out, bounced, gone); the reason is recorded."""
 
 
-async def record(results: list[Result], settings: Settings) -> None:
-    """Write a group of results and their effect on invitations and contacts, in one transaction."""
+async def record(results: list[Result], settings: Settings, worker: str | None = None) -> None:
+    """Write results and their effect on invitations and contacts, in one transaction; only on rows `worker`
+    still holds (a claim lost to another worker is logged, never overwritten)."""
     now = datetime.now(UTC)
-    by_status: dict[str, list[Result]] = {}
-    for result in results:
-        by_status.setdefault(result.status, []).append(result)
     async with in_transaction():
-        sent = [r.message_id for r in by_status.get("sent", [])]
-        if sent:
-            await OutboxMessage.filter(id__in=sent).update(status="sent", sent_at=now, last_error=None)
-            expires = now + timedelta(days=settings.token_max_age_days)
-            invitation_ids = await OutboxMessage.filter(
-                id__in=sent, kind__in=("invitation", "pulse_invitation")
-            ).values_list("invitation_id", flat=True)
-            await Invitation.filter(id__in=invitation_ids, status="scheduled").update(
-                status="sent", sent_at=now, expires_at=expires
-            )
-        for result in by_status.get("retry", []):
-            row = await OutboxMessage.get(id=result.message_id)
-            row.status, row.last_error = "pending", result.error
-            row.next_attempt_at = now + backoff(row.attempts)
-            await row.save(update_fields=["status", "last_error", "next_attempt_at"])
-        for status in ("failed", "bounced", "suppressed"):
-            for result in by_status.get(status, []):
-                await _give_up(result, status, now)
-
-
-async def _give_up(result: Result, status: str, now: datetime) -> None:
-    row = await OutboxMessage.get(id=result.message_id).select_related("invitation")
-    row.status = "failed" if status == "bounced" else status
-    row.last_error = result.error
-    await row.save(update_fields=["status", "last_error"])
-    invitation = row.invitation
-    if invitation is None:
-        return
-    await Invitation.filter(id=invitation.id, status="scheduled").update(
-        status="suppressed" if status == "suppressed" else "failed"
-    )
-    if status == "bounced" and invitation.contact_id:
-        # a permanent refusal: never mail this address again until the CRM sends a new one
-        await Contact.filter(id=invitation.contact_id, bounced_at=None).update(bounced_at=now)
-        await suppress_scheduled(invitation.contact_id, "the contact's address bounced")
+        for result in results:
+            row = await OutboxMessage.get_or_none(id=result.message_id).select_related("invitation")
+            if row is None or row.status != "sending" or (worker is not None and row.claimed_by != worker):
+                log.warning(
+                    "e-mail %s: its claim passed to another worker; result %r not written",
+                    result.message_id,
+                    result.status,
+                )
+                continue
+            row.last_error = result.error
+            if result.status == "sent":
+                row.status, row.sent_at = "sent", now
+            elif result.status == "retry":
+                row.status = "pending"
+                row.next_attempt_at = now + max(backoff(row.attempts), result.not_before)
+            else:
+                row.status = "failed" if result.status == "bounced" else result.status
+            await row.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at"])
+            invitation = row.invitation
+            if invitation is None:
+                continue
+            if result.status == "sent":
+                if row.kind in ("invitation", "pulse_invitation"):
+                    await Invitation.filter(id=invitation.id, status="scheduled").update(
+                        status="sent", sent_at=now, expires_at=now + timedelta(days=settings.token_max_age_days)
+                    )
+            elif result.status in ("failed", "bounced", "suppressed"):
+                await Invitation.filter(id=invitation.id, status="scheduled").update(
+                    status="suppressed" if result.status == "suppressed" else "failed"
+                )
+                if result.status == "bounced" and invitation.contact_id:
+                    # a permanent refusal: never mail this address again until the CRM sends a new one
+                    await Contact.filter(id=invitation.contact_id, bounced_at=None).update(bounced_at=now)
+                    await suppress_scheduled(invitation.contact_id, "the contact's address bounced")
 
 
 async def suppress_scheduled(contact_id: int, reason: str) -> int:

@@ -262,7 +262,15 @@ SETTINGS: tuple[Setting, ...] = (
         "8",
         "Delivery attempts of one e-mail before it is marked failed.",
     ),
-    Setting("PULSE_OUTBOX_BATCH", "outbox_batch", _integer(1, 10000), "200", "E-mails a worker claims at once."),
+    Setting("PULSE_OUTBOX_BATCH", "outbox_batch", _integer(1, 10000), "50", "E-mails a worker claims at once."),
+    Setting(
+        "PULSE_OUTBOX_CLAIM_SECONDS",
+        "outbox_claim_seconds",
+        _integer(2, 3600),
+        "60",
+        "A worker's claim on an e-mail or webhook goes stale after this long without its heartbeat; then another "
+        "worker takes it over.",
+    ),
     Setting(
         "PULSE_WORKER_INTERVAL",
         "worker_interval",
@@ -374,6 +382,7 @@ class Settings:
     token_max_age_days: int
     outbox_max_attempts: int
     outbox_batch: int
+    outbox_claim_seconds: int
     worker_interval: int
     segment_attributes: tuple[str, ...]
     case_sla_business_days: int

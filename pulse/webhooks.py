@@ -7,6 +7,7 @@ A receiver that is down keeps its events: attempts back off up to 15 minutes apa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -15,9 +16,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from tortoise.connection import connections
 
+from pulse import claims
 from pulse.models import WebhookDelivery
+from pulse.outbox import worker_name
 from pulse.settings import Settings
 
 log = logging.getLogger("pulse.webhooks")
@@ -25,7 +27,8 @@ log = logging.getLogger("pulse.webhooks")
 EVENTS = ("response.recorded", "case.opened", "case.updated")
 MAX_ATTEMPTS = 100
 BACKOFF_CAP = timedelta(minutes=15)
-CLAIM_TIMEOUT = timedelta(minutes=5)
+TABLE = "webhook_delivery"
+BATCH = 10  # a receiver that hangs holds ten events at most, each for its 10 s timeout
 
 
 async def enqueue(event: str, payload: dict, settings: Settings, now: datetime) -> None:
@@ -59,63 +62,61 @@ def backoff(attempts: int) -> timedelta:
     return delay * (0.5 + random.random())
 
 
-async def _claim(batch: int, now: datetime) -> list[int]:
-    connection = connections.get("default")
-    stale = now - CLAIM_TIMEOUT
-    if connection.capabilities.dialect == "postgres":
-        sql = (
-            "UPDATE webhook_delivery SET status = 'sending', claimed_at = $1, attempts = attempts + 1 WHERE id IN "
-            "(SELECT id FROM webhook_delivery WHERE (status = 'pending' AND next_attempt_at <= $1) OR "
-            "(status = 'sending' AND claimed_at < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
-        )
-        params: list = [now, stale, batch]
-    else:
-        sql = (
-            "UPDATE webhook_delivery SET status = 'sending', claimed_at = ?, attempts = attempts + 1 WHERE id IN "
-            "(SELECT id FROM webhook_delivery WHERE (status = 'pending' AND next_attempt_at <= ?) OR "
-            "(status = 'sending' AND claimed_at < ?) ORDER BY id LIMIT ?) "
-            "AND (status = 'pending' OR claimed_at < ?) RETURNING id"
-        )
-        params = [now, now, stale, batch, stale]
-    rows = await connection.execute_query_dict(sql, params)
-    return sorted(row["id"] for row in rows)
-
-
-async def deliver_due(settings: Settings, client: httpx.AsyncClient | None = None, now: datetime | None = None) -> int:
-    """Send the due events in order (a worker step); returns how many were attempted."""
+async def deliver_due(
+    settings: Settings,
+    client: httpx.AsyncClient | None = None,
+    now: datetime | None = None,
+    worker: str | None = None,
+) -> int:
+    """Send the due events in order (a worker step), each result written as soon as the receiver answers;
+    returns how many were attempted. A kill leaves at most the one event in flight to be sent again."""
     if not settings.webhook_url:
         return 0
-    now = now or datetime.now(UTC)
-    ids = await _claim(50, now)
+    worker = worker or f"{worker_name()}:webhooks"
+    ids = await claims.claim(TABLE, BATCH, worker, timedelta(seconds=settings.outbox_claim_seconds), now)
     if not ids:
         return 0
     own = client is None
     client = client or httpx.AsyncClient(timeout=10)
+    untried = list(ids)
     try:
-        for delivery in await WebhookDelivery.filter(id__in=ids).order_by("id"):
-            body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
-            stamp = int(datetime.now(UTC).timestamp())
-            headers = {
-                "content-type": "application/json",
-                "user-agent": "Pulse-Webhooks/1",
-                "x-pulse-event": delivery.event,
-                "x-pulse-delivery": str(delivery.id),
-                "x-pulse-signature": signature(settings.webhook_secret, stamp, body),
-            }
-            try:
-                answer = await client.post(settings.webhook_url, content=body, headers=headers)
-                error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
-            if error is None:
-                delivery.status, delivery.delivered_at, delivery.last_error = "delivered", datetime.now(UTC), None
-            elif delivery.attempts >= MAX_ATTEMPTS:
-                delivery.status, delivery.last_error = "failed", error
-            else:
-                delivery.status, delivery.last_error = "pending", error
-                delivery.next_attempt_at = datetime.now(UTC) + backoff(delivery.attempts)
-            await delivery.save(update_fields=["status", "delivered_at", "last_error", "next_attempt_at"])
+        async with claims.heartbeat(TABLE, worker, settings.outbox_claim_seconds / 4):
+            for delivery in await WebhookDelivery.filter(id__in=ids).order_by("id"):
+                await _deliver(delivery, settings, client, worker)
+                untried.remove(delivery.id)
     finally:
+        if untried:  # stopped early: the rest is due again at once, for this worker or another
+            try:
+                await asyncio.shield(claims.release(TABLE, worker, untried))
+            except Exception as error:  # the database is away: the claims go stale and are taken over
+                log.warning("could not release %d claimed webhook deliveries: %s", len(untried), error)
         if own:
             await client.aclose()
-    return len(ids)
+    return len(ids) - len(untried)
+
+
+async def _deliver(delivery: WebhookDelivery, settings: Settings, client: httpx.AsyncClient, worker: str) -> None:
+    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    stamp = int(datetime.now(UTC).timestamp())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Pulse-Webhooks/1",
+        "x-pulse-event": delivery.event,
+        "x-pulse-delivery": str(delivery.id),
+        "x-pulse-signature": signature(settings.webhook_secret, stamp, body),
+    }
+    try:
+        answer = await client.post(settings.webhook_url, content=body, headers=headers)
+        error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
+    except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    changes: dict = {"last_error": error}
+    if error is None:
+        changes.update(status="delivered", delivered_at=datetime.now(UTC))
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        changes.update(status="failed")
+    else:
+        changes.update(status="pending", next_attempt_at=datetime.now(UTC) + backoff(delivery.attempts))
+    # only while this worker still holds the claim: a result never overwrites another worker's
+    if not await WebhookDelivery.filter(id=delivery.id, status="sending", claimed_by=worker).update(**changes):
+        log.warning("webhook delivery %s: its claim passed to another worker; result not written", delivery.id)

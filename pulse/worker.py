@@ -18,6 +18,7 @@ from pulse.settings import Settings
 log = logging.getLogger("pulse.worker")
 
 Step = Callable[[], Awaitable[int]]
+SHUTDOWN_GRACE = 3.0  # seconds a step may take to finish after a stop; then it is cancelled (claims released)
 
 
 async def expire_invitations() -> int:
@@ -68,5 +69,8 @@ async def running(settings: Settings, catalog: Catalog, *, enabled: bool = True)
         yield
     finally:
         stop.set()
+        _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        for task in late:  # e.g. waiting on a relay that hangs: do not hold the shutdown for its timeout
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         log.info("worker stopped")
