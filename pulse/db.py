@@ -170,6 +170,14 @@ async def insert_many(
     await connection.execute_many(sql, rows)
 
 
+async def stored_ids(table: str, ids: list[int]) -> set[int]:
+    """Which of these ids `table` holds. After an insert that skips existing keys, with ids from allocate_ids,
+    these are the rows this transaction inserted: no other writer can have used those ids."""
+    if not ids:
+        return set()
+    return {row[0] for row in await fetch(f'SELECT "id" FROM "{table}" WHERE "id" IN ({marks(len(ids))})', ids)}
+
+
 async def update_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """UPDATE rows by id; each row is (value for each column..., id)."""
     if not rows:
@@ -191,10 +199,14 @@ def _numbered(sql: str) -> str:
 
 
 async def fetch(sql: str, params: list | tuple = ()) -> list[tuple]:
-    """Rows of a raw query written with `?` placeholders, on either engine, as tuples."""
+    """Rows of a raw query written with `?` placeholders, on either engine, as tuples (also the rows of an
+    UPDATE/INSERT/DELETE … RETURNING)."""
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
         sql = _numbered(sql)
+    if sql.lstrip()[:6].upper() in ("UPDATE", "INSERT", "DELETE"):
+        # Tortoise's asyncpg client drops the rows of a data-changing statement in execute_query
+        return [tuple(row.values()) for row in await connection.execute_query_dict(sql, list(params))]
     _, rows = await connection.execute_query(sql, list(params))
     return [tuple(row) for row in rows]
 

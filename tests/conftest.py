@@ -175,6 +175,8 @@ class SmtpSink:
         self.rcpt_reply: str | None = None  # e.g. "550 5.1.1 No such user"
         self.data_reply: str | None = None  # e.g. "451 4.3.0 Try again later"
         self.drop_next = 0  # close the connection instead of answering DATA, this many times
+        self.delay = 0.0  # seconds before answering DATA (a slow relay)
+        self.peers: set = set()  # one per SMTP connection that sent DATA
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_reply:
@@ -183,6 +185,9 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.peers.add(session.peer)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.drop_next:
             self.drop_next -= 1
             server.transport.close()
