@@ -1,9 +1,12 @@
 """Record answers: provisional on the first human signal, confirmed when nothing contradicts it.
 
-Link scanners fetch links (a GET records nothing), run scripts and click buttons. What they do not do is
-wait for a person: a POST less than a second after its page was rendered, a filled honeypot, or a flurry of
-different scores is flagged and never counted. An answer becomes part of the numbers (and opens a case when
-unhappy) when its author adds a comment, or when FLAP_SECONDS pass without a conflicting score.
+Link scanners fetch links (a GET records nothing), run scripts and click buttons. What they do not do is what
+no person does either: post less than a second after the page was rendered, fill the hidden honeypot, or pick
+three or more different scores inside one second (a flurry). Those are flagged and never counted. A person who
+changes their mind — taps 9, then 10 a moment later, or walks the scale with the arrow keys — is not a bot: the
+page settles on the score they stop at, and the last settled score is the one that counts. An answer becomes
+part of the numbers (and opens a case when unhappy) when its author adds a comment, or when SETTLE_SECONDS pass
+with no newer score.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
 from pulse.settings import Settings
 
 MIN_RENDER_SECONDS = 1.0
-FLAP_SECONDS = 3.0
+SETTLE_SECONDS = 3.0  # an answer with no comment counts once this long has passed without a newer score
+FLURRY_SECONDS = 1.0  # this many different scores within this long: nobody does that
+FLURRY_SCORES = 3
+FLURRY_QUIET = 10.0  # after a flurry, the page's posts are ignored for this long
 MAX_COMMENT = 5000
 
 # why an attempt was not counted
-HONEYPOT, TOO_FAST, FLAPPING, BAD_NONCE = "honeypot", "too_fast", "score_flapping", "bad_nonce"
+HONEYPOT, TOO_FAST, FLURRY, BAD_NONCE = "honeypot", "too_fast", "score_flurry", "bad_nonce"
+COUNTED = ("recorded", "confirmed")  # outcomes that count (now, or once settled)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Answer:
     locale: str
     rendered_at: float  # from the page's signed nonce
     honeypot: str = ""
+    flurry: bool = False  # the page saw three or more different scores clicked inside a second
 
 
 async def flag(survey_id: str, reason: str, invitation_id: int | None = None, score: int | None = None) -> None:
@@ -84,7 +92,25 @@ async def _version_id(survey: Survey) -> int | None:
 
 
 def _history_entry(response: Response, now: datetime) -> dict:
-    return {"score": response.score, "comment": response.comment, "at": now.isoformat()}
+    """What the answer was (score and comment, and when it was given) before it changed at `now`."""
+    given = response.answered_at or now
+    return {"score": response.score, "comment": response.comment, "at": given.isoformat(), "until": now.isoformat()}
+
+
+def _flurry(response: Response, answer: Answer, now: datetime) -> bool:
+    """Three or more different scores inside FLURRY_SECONDS, counting this one: no person picks like that."""
+    if answer.flurry:
+        return True
+    if response.id is None:
+        return False
+    since = now - timedelta(seconds=FLURRY_SECONDS)
+    recent = {answer.score}
+    if response.answered_at is not None and response.answered_at >= since:
+        recent.add(response.score)
+    for entry in response.history:
+        if datetime.fromisoformat(entry["at"]) >= since:
+            recent.add(entry["score"])
+    return len(recent) >= FLURRY_SCORES
 
 
 async def record_invitation_answer(
@@ -147,20 +173,19 @@ async def record_link_answer(
 async def _apply(response: Response, survey: Survey, answer: Answer, settings: Settings, now: datetime) -> str:
     """The shared rules for a new or repeated answer; runs inside the caller's transaction."""
     new = response.id is None
-    comment = answer.comment if answer.comment is not None else (response.comment if not new else "")
-    confirm = bool(answer.comment and answer.comment.strip())
-    recent = not new and response.updated_at is not None and (now - response.updated_at).total_seconds() < FLAP_SECONDS
-    if not new and answer.score != response.score and recent:
-        # several different scores within seconds: a script clicking buttons, not a person
-        await flag(survey.id, FLAPPING, response.invitation_id, answer.score)
-        if not response.confirmed:
+    if _flurry(response, answer, now):
+        await flag(survey.id, FLURRY, response.invitation_id, answer.score)
+        if not new and not response.confirmed:
             response.discarded = True
             await response.save()
         return "discarded"
-    if not new and response.discarded and recent:
-        await flag(survey.id, FLAPPING, response.invitation_id, answer.score)
+    if not new and response.discarded and (now - response.updated_at).total_seconds() < FLURRY_QUIET:
+        await flag(survey.id, FLURRY, response.invitation_id, answer.score)  # the same flurry, still going
         return "discarded"
-
+    comment = answer.comment if answer.comment is not None else (response.comment if not new else "")
+    if answer.comment is None and not new and survey.band_for(answer.score) != survey.band_for(response.score):
+        comment = ""  # a reason given for another band is not this score's reason: it stays in the history
+    confirm = bool(answer.comment and answer.comment.strip())
     previous = None if new else response.score
     previous_day = None if new else response.day
     was_confirmed = response.confirmed
@@ -178,7 +203,7 @@ async def _apply(response: Response, survey: Survey, answer: Answer, settings: S
         response.confirmed = True
         response.provisional_until = None
     else:
-        response.provisional_until = now + timedelta(seconds=FLAP_SECONDS)
+        response.provisional_until = now + timedelta(seconds=SETTLE_SECONDS)
     if not new:
         await response.save()
     else:

@@ -12,7 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from playwright.async_api import expect
 
-from pulse import responses, webhooks
+from pulse import i18n, responses, webhooks
 from pulse.app import create_app
 from pulse.demo import live_touchpoints
 from pulse.models import Contact, FlaggedAttempt, FollowUpCase, Response
@@ -121,9 +121,130 @@ async def test_scanners_record_nothing_that_counts(site, catalog, smtp):
             await asyncio.sleep(1.5 + len(await page.query_selector_all("label.score")) * 0.05)
             await page.close()
     await asyncio.sleep(0.5)
-    later = datetime.now(UTC) + timedelta(seconds=responses.FLAP_SECONDS + 1)
+    later = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
     await responses.confirm_due(catalog, settings, now=later)
     assert await counted() == 0
     assert await Contact.filter(opted_out_at__not_isnull=True).count() == 0
     assert await FollowUpCase.all().count() == 0
-    assert await FlaggedAttempt.filter(reason="score_flapping").count() > 0
+    assert await FlaggedAttempt.filter(reason="score_flurry").count() > 0
+
+
+def score_label(score: int) -> str:
+    return f"label.score:has(input[value='{score}'])"
+
+
+async def settled(page) -> None:
+    """Wait until the page has sent what it will send and shows how it went."""
+    await asyncio.sleep(1.3)
+    await expect(page.locator("#status")).to_have_text(DONE)
+
+
+async def test_a_keyboard_user_walks_the_scale_and_the_score_they_stop_at_counts(site, catalog):
+    _app, settings, base, _org = site
+    invitation = await sent_invitation(settings, catalog)
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await page.page.goto(f"{base}{survey_url(settings, invitation.id)}?score=2")
+        await asyncio.sleep(1.1)
+        await page.page.focus("input[name=score][value='2']")
+        for _ in range(3):  # 2 → 5, one arrow press after another
+            await page.page.keyboard.press("ArrowRight")
+            await asyncio.sleep(0.15)
+        await settled(page.page)
+        saved = i18n.translate(invitation.locale, "Thank you! Your answer is saved.")
+        await expect(page.page.locator("#status")).to_have_text(saved)
+        assert page.errors == []
+    response = await Response.get(invitation_id=invitation.id)
+    assert (response.score, response.discarded) == (5, False)
+    assert await FlaggedAttempt.all().count() == 0
+
+
+async def test_a_tap_then_another_tap_later_counts_the_second(site, catalog):
+    _app, settings, base, _org = site
+    invitation = await sent_invitation(settings, catalog)
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await page.page.goto(f"{base}{survey_url(settings, invitation.id)}?score=4")
+        await asyncio.sleep(1.1)
+        await page.page.click(score_label(4))
+        await settled(page.page)
+        assert (await Response.get(invitation_id=invitation.id)).score == 4
+        await asyncio.sleep(1.5)
+        await page.page.click(score_label(5))
+        await settled(page.page)
+        saved = i18n.translate(invitation.locale, "Thank you! Your answer is saved.")
+        await expect(page.page.locator("#status")).to_have_text(saved)
+    later = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
+    await responses.confirm_due(catalog, settings, now=later)
+    response = await Response.get(invitation_id=invitation.id)
+    assert (response.score, response.confirmed, response.discarded) == (5, True, False)
+    assert await FlaggedAttempt.all().count() == 0
+
+
+async def test_a_reopened_link_shows_the_answer_and_changes_it_only_when_asked(site, catalog):
+    _app, settings, base, _org = site
+    invitation = await sent_invitation(settings, catalog)
+    url = f"{base}{survey_url(settings, invitation.id)}"
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await page.page.goto(f"{url}?score=4")
+        await asyncio.sleep(1.1)
+        await page.page.fill("#comment", "Quick and kind")
+        await page.page.click(score_label(4))
+        await page.page.click("#confirm")
+        await settled(page.page)
+        again = Watched(await browser.new_page())  # the person reads the e-mail again and clicks 2
+        await again.page.goto(f"{url}?score=2")
+        await asyncio.sleep(1.1)
+        await again.page.mouse.wheel(0, 300)
+        await again.page.mouse.move(100, 100)
+        await asyncio.sleep(1.5)
+        assert (await Response.get(invitation_id=invitation.id)).score == 4  # scrolling changed nothing
+        assert await again.page.locator("input[name=score][value='4']").is_checked()
+        assert await again.page.input_value("#comment") == "Quick and kind"
+        await again.page.click("#change button")
+        await again.page.wait_for_load_state()
+        assert again.errors == [] and page.errors == []
+    response = await Response.get(invitation_id=invitation.id)
+    assert response.score == 2
+    assert (response.history[-1]["score"], response.history[-1]["comment"]) == (4, "Quick and kind")
+
+
+async def test_switching_the_language_keeps_the_score(site, catalog):
+    _app, settings, base, _org = site
+    invitation = await sent_invitation(settings, catalog)
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await page.page.goto(f"{base}{survey_url(settings, invitation.id)}?score=3")
+        await page.page.click("nav.languages a[hreflang='it']")
+        await page.page.wait_for_load_state()
+        assert await page.page.get_attribute("html", "lang") == "it"
+        assert await page.page.locator("input[name=score][value='3']").is_checked()
+        await asyncio.sleep(0.3)
+        await page.page.mouse.move(100, 200)
+        await page.page.mouse.down()
+        await page.page.mouse.up()
+        await settled(page.page)
+    response = await Response.get(invitation_id=invitation.id)
+    assert (response.score, response.locale) == (3, "it")
+
+
+async def test_a_bot_clicking_every_score_in_a_blink_records_nothing(site, catalog):
+    _app, settings, base, _org = site
+    invitation = await sent_invitation(settings, catalog)
+    survey = catalog.get(invitation.survey_id)
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await page.page.goto(f"{base}{survey_url(settings, invitation.id)}?score=1")
+        await asyncio.sleep(1.1)
+        began = asyncio.get_running_loop().time()
+        for score in survey.scores:
+            await page.page.click(score_label(score), no_wait_after=True)
+        assert asyncio.get_running_loop().time() - began < 1.0
+        await settled(page.page)
+        saved = i18n.translate(invitation.locale, "Thank you! Your answer is saved.")
+        assert await page.page.locator("#status").text_content() != saved  # never "saved" for what does not count
+    later = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
+    await responses.confirm_due(catalog, settings, now=later)
+    assert await counted() == 0
+    assert await FlaggedAttempt.filter(reason="score_flurry").count() >= 1

@@ -52,7 +52,7 @@ async def test_a_human_paced_post_records_a_provisional_answer_that_then_counts(
 ):
     answer = await post(mail_client, mail_settings, invitation, 2)
     assert answer.status_code == 200
-    assert answer.json() == {"status": "received"}
+    assert answer.json() == {"status": "saved", "counts": True, "score": 2}
     response = await Response.get(invitation_id=invitation.id)
     assert (response.score, response.confirmed, response.discarded) == (2, False, False)
     assert response.dimensions == {}  # the event had no segment attributes
@@ -64,7 +64,7 @@ async def test_a_human_paced_post_records_a_provisional_answer_that_then_counts(
     assert (await Invitation.get(id=invitation.id)).status == "answered"
     assert await FollowUpCase.all().count() == 0  # not yet: nothing counts while provisional
     assert await responses.confirm_due(catalog, mail_settings) == 0
-    later = datetime.now(UTC) + timedelta(seconds=responses.FLAP_SECONDS + 1)
+    later = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
     assert await responses.confirm_due(catalog, mail_settings, now=later) == 1
     assert (await Response.get(id=response.id)).confirmed
     case = await FollowUpCase.get(response_id=response.id)  # CSAT 2 is unhappy
@@ -116,16 +116,76 @@ async def test_a_nonce_of_another_invitation_is_refused(mail_client, mail_settin
     assert await Response.all().count() == 0
 
 
-async def test_several_scores_within_seconds_are_discarded(mail_client, mail_settings, catalog, invitation):
-    for score in (1, 5, 3):
-        assert (await post(mail_client, mail_settings, invitation, score)).status_code == 200
+async def test_three_scores_inside_a_second_are_a_flurry_and_never_count(
+    mail_client, mail_settings, catalog, invitation
+):
+    replies = [(await post(mail_client, mail_settings, invitation, score)).json() for score in (1, 5, 3)]
+    assert replies[0]["counts"] and not replies[2]["counts"]  # the page is told; it does not say "saved"
     response = await Response.get(invitation_id=invitation.id)
     assert response.discarded and not response.confirmed
-    later = datetime.now(UTC) + timedelta(seconds=responses.FLAP_SECONDS + 1)
+    later = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
     await responses.confirm_due(catalog, mail_settings, now=later)
     assert not (await Response.get(id=response.id)).confirmed
-    assert await FlaggedAttempt.filter(reason="score_flapping").count() == 2
+    assert await FlaggedAttempt.filter(reason="score_flurry").count() == 1
     assert await FollowUpCase.all().count() == 0
+
+
+async def test_a_person_who_changes_their_mind_has_the_last_score_counted(
+    mail_client, mail_settings, catalog, invitation
+):
+    """9, then 10 a moment later (a tap, then another): a change of mind, not a bot."""
+    assert (await post(mail_client, mail_settings, invitation, 4)).json()["counts"]
+    response = await Response.get(invitation_id=invitation.id)
+    given = datetime.now(UTC) - timedelta(seconds=1.6)
+    await Response.filter(id=response.id).update(answered_at=given, updated_at=given)
+    reply = await post(mail_client, mail_settings, invitation, 5)
+    assert reply.json() == {"status": "saved", "counts": True, "score": 5}
+    later = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
+    await responses.confirm_due(catalog, mail_settings, now=later)
+    response = await Response.get(id=response.id)
+    assert (response.score, response.confirmed, response.discarded) == (5, True, False)
+    assert [h["score"] for h in response.history] == [4]
+    assert await FlaggedAttempt.all().count() == 0
+
+
+async def test_two_quick_changes_are_not_a_flurry(mail_client, mail_settings, catalog, invitation):
+    for score in (2, 3):  # two different scores inside a second: still a person correcting a slip
+        assert (await post(mail_client, mail_settings, invitation, score)).json()["counts"]
+    assert (await Response.get(invitation_id=invitation.id)).score == 3
+
+
+async def test_a_comment_for_another_band_moves_to_the_history(mail_client, mail_settings, catalog, invitation):
+    await post(mail_client, mail_settings, invitation, 1, comment="Nobody called back")
+    response = await Response.get(invitation_id=invitation.id)
+    await Response.filter(id=response.id).update(updated_at=datetime.now(UTC) - timedelta(minutes=5))
+    await post(mail_client, mail_settings, invitation, 5)  # no comment field: the score alone changed
+    response = await Response.get(id=response.id)
+    assert (response.score, response.comment) == (5, "")
+    assert [(h["score"], h["comment"]) for h in response.history] == [(1, "Nobody called back")]
+
+
+async def test_a_reopened_link_shows_the_stored_answer_and_asks_before_changing_it(
+    mail_client, mail_settings, catalog, invitation
+):
+    await post(mail_client, mail_settings, invitation, 4, comment="Quick and kind")
+    url = survey_url(mail_settings, invitation.id)
+    page = await mail_client.get(f"{url}?score=2")
+    assert re.search(r'value="4"\s+checked', page.text) and not re.search(r'value="2"\s+checked', page.text)
+    assert "Quick and kind" in page.text and 'data-stored="4"' in page.text
+    prompt = i18n.translate("pl", "You answered %(stored)s. Change to %(proposed)s?", stored=4, proposed=2)
+    assert prompt in page.text
+    assert (await Response.get(invitation_id=invitation.id)).score == 4  # opening it changed nothing
+
+
+async def test_the_language_switch_keeps_the_score_and_the_nonce(mail_client, mail_settings, invitation):
+    url = survey_url(mail_settings, invitation.id)
+    page = await mail_client.get(f"{url}?score=4")
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+    link = re.search(r'<a href="\?([^"]+)" hreflang="it"', page.text).group(1).replace("&amp;", "&")
+    switched = await mail_client.get(f"{url}?{link}")
+    assert '<html lang="it">' in switched.text
+    assert re.search(r'value="4"\s+checked', switched.text)
+    assert f'name="nonce" value="{nonce}"' in switched.text
 
 
 async def test_the_same_link_changes_the_answer_later_and_history_is_kept(

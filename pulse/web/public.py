@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +20,7 @@ from pulse import i18n, responses, tokens
 from pulse.catalog import Survey, localized
 from pulse.errors import BadRequest, NotFound, PulseError, TooManyRequests
 from pulse.models import Contact, Invitation, Team
+from pulse.models import Response as Answer
 from pulse.outbox import suppress_scheduled
 from pulse.ratelimit import RateLimiter
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
@@ -85,7 +87,12 @@ def _page(
     settings = request.app.state.settings
     company = settings.company_name
     band = survey.band_for(score) if score is not None else None
+    nonce = (extra or {}).get("nonce") or tokens.make_nonce(settings.secret_key, subject, time.time())
+    # the language links keep the page's own query (a public link's ref and team), its score and its nonce
+    keep = {k: v for k, v in request.query_params.items() if k not in ("lang", "score", "nonce")}
+    keep.update({"score": str(score)} if score is not None else {}, nonce=nonce)
     return {
+        "lang_keep": urlencode(keep),
         "survey": survey,
         "question": localized(survey.question.text, locale, company),
         "low_label": localized(survey.low_label, locale, company),
@@ -93,12 +100,15 @@ def _page(
         "score": score,
         "why": localized(band.why, locale, company) if band else "",
         "bands": [(b.low, b.high, localized(b.why, locale, company)) for b in survey.bands],
-        "nonce": tokens.make_nonce(settings.secret_key, subject, time.time()),
         "honeypot": HONEYPOT_FIELD,
         "action": action,
         "thanks": False,
+        "not_saved": False,
+        "stored": None,
+        "proposed": None,
         "comment": "",
         **(extra or {}),
+        "nonce": nonce,
     }
 
 
@@ -137,6 +147,7 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
         locale=locale,
         rendered_at=rendered_at,
         honeypot=str(form.get(HONEYPOT_FIELD) or ""),
+        flurry=str(form.get("flurry") or "") == "1",
     )
     return answer, nonce
 
@@ -144,15 +155,30 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
 def _answered(
     request: Request, survey: Survey, locale: str, answer: responses.Answer, outcome: str, action: str, subject: str
 ) -> Response:
-    """The same reply whatever was decided, so a script learns nothing from it."""
+    """The truth about what was stored: "saved" only when the answer counts (now or once it settles)."""
+    counts = outcome in responses.COUNTED
     if _wants_json(request):
         from starlette.responses import JSONResponse
 
-        return JSONResponse({"status": "received"})
-    context = _page(
-        request, survey, locale, subject, answer.score, action, {"thanks": True, "comment": answer.comment or ""}
-    )
+        if not counts:
+            return JSONResponse({"status": "not_saved", "counts": False})
+        return JSONResponse({"status": "saved", "counts": True, "score": answer.score})
+    extra = {"thanks": counts, "not_saved": not counts, "comment": answer.comment or ""}
+    context = _page(request, survey, locale, subject, answer.score if counts else None, action, extra)
     return render(request, "public/answer.html", context, locale=locale)
+
+
+def _reuse_nonce(request: Request, subject: str) -> str | None:
+    """The nonce of the page a language switch came from, when it is genuine: the page keeps its render time
+    (and a public link keeps its one answer)."""
+    raw = request.query_params.get("nonce") or ""
+    if not raw:
+        return None
+    try:
+        tokens.read_nonce(request.app.state.settings.secret_key, subject, raw)
+    except tokens.TokenInvalid:
+        return None
+    return raw
 
 
 async def survey_page(request: Request) -> Response:
@@ -167,15 +193,22 @@ async def survey_page(request: Request) -> Response:
     if survey is None:
         return render(request, "public/closed.html", {}, status_code=410, locale=locale)
     subject = f"invitation:{invitation.id}"
-    action = request.url.path
+    # a language chosen on the page stays for the answer it sends
+    action = request.url.path + (f"?lang={locale}" if request.query_params.get("lang") else "")
     if request.method in {"GET", "HEAD"}:
         try:
             score = _score(request.query_params.get("score"), survey)
         except BadRequest:
             score = None  # a mangled link still shows the question
-        return render(
-            request, "public/answer.html", _page(request, survey, locale, subject, score, action), locale=locale
-        )
+        extra: dict = {}
+        if nonce := _reuse_nonce(request, subject):
+            extra["nonce"] = nonce
+        stored = await Answer.filter(invitation_id=invitation.id, discarded=False).first()
+        if stored is not None:  # reopened: show what is stored, and ask before changing it
+            extra.update(stored=stored.score, comment=stored.comment, proposed=score if score != stored.score else None)
+            score = stored.score
+        context = _page(request, survey, locale, subject, score, action, extra)
+        return render(request, "public/answer.html", context, locale=locale)
     try:
         answer, _ = await _read_answer(request, survey, subject, locale)
     except BadRequest:
@@ -201,9 +234,9 @@ async def link_page(request: Request) -> Response:
             score = _score(request.query_params.get("score"), survey)
         except BadRequest:
             score = None
-        return render(
-            request, "public/answer.html", _page(request, survey, locale, subject, score, action), locale=locale
-        )
+        nonce = _reuse_nonce(request, subject)
+        context = _page(request, survey, locale, subject, score, action, {"nonce": nonce} if nonce else None)
+        return render(request, "public/answer.html", context, locale=locale)
     limiter: RateLimiter = request.app.state.link_limiter
     if not limiter.allow(request.client.host if request.client else "unknown"):
         raise TooManyRequests("Too many answers from this address. Please wait a minute.")
