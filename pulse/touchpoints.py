@@ -325,89 +325,79 @@ CONTACT_COLUMNS = ("email", "name", "locale", "timezone", "attributes", "first_p
 async def _store(
     events: list[EventIn], outcomes: list[Outcome], catalog: Catalog, settings: Settings, now: datetime
 ) -> None:
+    # Concurrent batches (PostgreSQL) meet at the unique keys of touchpoint, contact and team. Every insert there
+    # skips a key already stored (ON CONFLICT DO NOTHING, in key order), and the contacts this batch did not create
+    # are locked, in key order, as they are read: a batch that names the same people waits for the other to commit,
+    # then sees its contacts, touchpoints and invitations. SQLite runs one transaction at a time, so nothing can
+    # change there between a read and a write of ours.
+    concurrent = db.dialect() == "postgres"
+
     # 1. replays: (source, external_id) already stored, or twice in this batch
-    external_ids = list({e.external_id for e in events})
-    stored = set(
-        await db.fetch(
-            f"SELECT source, external_id FROM touchpoint WHERE external_id IN ({db.marks(len(external_ids))})",
-            external_ids,
-        )
-    )
-    fresh: list[EventIn] = []
-    for event in events:
-        key = (event.source, event.external_id)
-        if key in stored:
-            outcomes[event.index].status = "duplicate"
-            continue
-        stored.add(key)
-        fresh.append(event)
+    fresh = await _unseen(events, outcomes)
     if not fresh:
         return
 
     # 2. contacts: upsert by external id, the last event of the batch carrying the newest data
-    people = await _people({e.contact.external_id for e in fresh})
-    new_people: list[_Person] = []
+    keys = sorted({e.contact.external_id for e in fresh})
+    people = await _people(keys)
+    created = await _create_people([k for k in keys if k not in people], fresh, now)
+    if concurrent:
+        inserted = await db.stored_ids("contact", [p.id for p in created.values()])
+        created = {k: p for k, p in created.items() if p.id in inserted}
+        # the others are known, or were created first by a concurrent batch: wait for it and read them again
+        people = await _people(sorted(set(keys) - created.keys()), lock=True)
+        fresh = await _unseen(fresh, outcomes)  # what a batch we waited for stored is a replay now
+        if not fresh:
+            return
+    people.update(created)
     for event in fresh:
-        person = people.get(event.contact.external_id)
-        if person is None:
-            person = people[event.contact.external_id] = _Person(None, event.contact.external_id)
-            new_people.append(person)
-        _apply_contact(person, event.contact)
-        if event.type == "purchase" and (
-            person.first_purchase_at is None or event.occurred_at < person.first_purchase_at
-        ):
-            person.first_purchase_at, person.changed = event.occurred_at, True
-    for person, new_id in zip(new_people, await db.allocate_ids("contact", len(new_people)), strict=True):
-        person.id = new_id
-    await db.insert_many(
-        "contact",
-        ("id", "external_id", "opted_out_at", "created_at", *CONTACT_COLUMNS),
-        [
-            (
-                p.id,
-                p.external_id,
-                None,
-                now,
-                p.email,
-                p.name,
-                p.locale,
-                p.timezone,
-                json.dumps(p.attributes),
-                p.first_purchase_at,
-                p.bounced_at,
-                now,
-            )
-            for p in new_people
-        ],
-    )
-    new_ids = {p.id for p in new_people}
+        if event.contact.external_id not in created:
+            _apply_event(people[event.contact.external_id], event)
     await db.update_many(
         "contact",
         CONTACT_COLUMNS,
-        [
-            (
-                p.email,
-                p.name,
-                p.locale,
-                p.timezone,
-                json.dumps(p.attributes),
-                p.first_purchase_at,
-                p.bounced_at,
-                now,
-                p.id,
-            )
-            for p in people.values()
-            if p.changed and p.id not in new_ids
-        ],
+        [(*_contact_values(p, now), p.id) for p in people.values() if p.changed],
     )
+    new_ids = {p.id for p in created.values()}
 
     # 3. teams: a team an event names for the first time is created (an admin names it properly later)
-    slugs = {e.team for e in fresh if e.team}
+    slugs = sorted({e.team for e in fresh if e.team})
     teams = dict(await Team.filter(slug__in=slugs).values_list("slug", "id"))
-    for slug in sorted(slugs - teams.keys()):
-        teams[slug] = (await Team.create(slug=slug, name=slug)).id
+    if missing := [slug for slug in slugs if slug not in teams]:
+        await Team.bulk_create([Team(slug=slug, name=slug) for slug in missing], ignore_conflicts=True)
+        teams = dict(await Team.filter(slug__in=slugs).values_list("slug", "id"))
 
-    # 4. history: earlier invitations of these people that a new one could collide with
+    # 4. touchpoints: only the events whose row this batch inserted are decided here
+    touchpoint_ids = dict(zip((e.index for e in fresh), await db.allocate_ids("touchpoint", len(fresh)), strict=True))
+    touchpoint_rows = sorted(
+        (
+            (
+                touchpoint_ids[event.index],
+                event.source,
+                event.external_id,
+                event.type,
+                event.occurred_at,
+                people[event.contact.external_id].id,
+                teams[event.team] if event.team else None,
+                event.agent,
+                event.channel,
+                event.stage,
+                json.dumps(event.attributes),
+                now,
+            )
+            for event in fresh
+        ),
+        key=lambda row: (row[1], row[2]),
+    )
+    await db.insert_many("touchpoint", TOUCHPOINT_COLUMNS, touchpoint_rows, unless_exists=("source", "external_id"))
+    if concurrent:
+        stored = await db.stored_ids("touchpoint", list(touchpoint_ids.values()))
+        for event in fresh:
+            if touchpoint_ids[event.index] not in stored:
+                outcomes[event.index].status = "duplicate"  # another batch stored it since we looked
+        fresh = [e for e in fresh if touchpoint_ids[e.index] in stored]
+
+    # 5. history: earlier invitations of these people that a new one could collide with
     pol = policy(settings)
     longest = max([pol.fatigue_days] + [s.trigger.fatigue_days or 0 for s in catalog if s.trigger])
     horizon = now - timedelta(days=longest)
@@ -427,28 +417,10 @@ async def _store(
             )
     await _employee_history(people.values(), history, horizon)
 
-    # 5. decide, in event order, each decision seeing the ones before it
-    touchpoint_ids = await db.allocate_ids("touchpoint", len(fresh))
-    touchpoint_rows = []
+    # 6. decide, in event order, each decision seeing the ones before it
     decided: list[tuple[EventIn, _Person, int, rules.Decision]] = []
-    for event, tp_id in zip(fresh, touchpoint_ids, strict=True):
+    for event in fresh:
         person = people[event.contact.external_id]
-        touchpoint_rows.append(
-            (
-                tp_id,
-                event.source,
-                event.external_id,
-                event.type,
-                event.occurred_at,
-                person.id,
-                teams[event.team] if event.team else None,
-                event.agent,
-                event.channel,
-                event.stage,
-                json.dumps(event.attributes),
-                now,
-            )
-        )
         decision = rules.decide(
             rules.Event(
                 event.type,
@@ -465,7 +437,7 @@ async def _store(
             pol,
             now,
         )
-        decided.append((event, person, tp_id, decision))
+        decided.append((event, person, touchpoint_ids[event.index], decision))
         if decision.invite:
             assert decision.survey and decision.survey.trigger and decision.send_at
             prior = history[person.id]
@@ -474,9 +446,8 @@ async def _store(
             prior.append(
                 rules.Prior(None, decision.survey.id, "scheduled", decision.send_at, decision.survey.trigger.priority)
             )
-    await db.insert_many("touchpoint", TOUCHPOINT_COLUMNS, touchpoint_rows)
 
-    # 6. invitations (kept for skips too: the reason is part of the contact's timeline) and their e-mails
+    # 7. invitations (kept for skips too: the reason is part of the contact's timeline) and their e-mails
     ids = iter(await db.allocate_ids("invitation", sum(1 for *_, d in decided if d.survey)))
     domain = mail_domain(settings.mail_from)
     invitation_rows, message_rows, superseded = [], [], []
@@ -570,11 +541,34 @@ OUTBOX_COLUMNS = (
 )
 
 
-async def _people(external_ids: set[str]) -> dict[str, _Person]:
-    keys = list(external_ids)
+async def _unseen(events: list[EventIn], outcomes: list[Outcome]) -> list[EventIn]:
+    """The events not stored yet and not repeated earlier in the batch; the others are marked duplicates."""
+    external_ids = list({e.external_id for e in events})
+    stored = set(
+        await db.fetch(
+            f"SELECT source, external_id FROM touchpoint WHERE external_id IN ({db.marks(len(external_ids))})",
+            external_ids,
+        )
+    )
+    unseen: list[EventIn] = []
+    for event in events:
+        key = (event.source, event.external_id)
+        if key in stored:
+            outcomes[event.index].status = "duplicate"
+            continue
+        stored.add(key)
+        unseen.append(event)
+    return unseen
+
+
+async def _people(keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
+    """The stored contacts with these external ids; `lock` (PostgreSQL) holds them, in key order, until commit."""
+    if not keys:
+        return {}
     rows = await db.fetch(
         "SELECT id, external_id, email, name, locale, timezone, attributes, first_purchase_at, opted_out_at, bounced_at"
-        f" FROM contact WHERE external_id IN ({db.marks(len(keys))})",
+        f" FROM contact WHERE external_id IN ({db.marks(len(keys))})"
+        + (" ORDER BY external_id FOR NO KEY UPDATE" if lock else ""),
         keys,
     )
     return {
@@ -594,6 +588,37 @@ async def _people(external_ids: set[str]) -> dict[str, _Person]:
     }
 
 
+async def _create_people(keys: list[str], events: list[EventIn], now: datetime) -> dict[str, _Person]:
+    """Insert the contacts these events name for the first time, unless a concurrent batch inserts them first."""
+    people = {key: _Person(None, key) for key in keys}
+    for event in events:
+        if (person := people.get(event.contact.external_id)) is not None:
+            _apply_event(person, event)
+    for person, new_id in zip(people.values(), await db.allocate_ids("contact", len(people)), strict=True):
+        person.id, person.changed = new_id, False
+    await db.insert_many(
+        "contact",
+        ("id", "external_id", "opted_out_at", "created_at", *CONTACT_COLUMNS),
+        [(p.id, p.external_id, None, now, *_contact_values(p, now)) for p in people.values()],
+        unless_exists=("external_id",),
+    )
+    return people
+
+
+def _contact_values(person: _Person, now: datetime) -> tuple:
+    """The person's CONTACT_COLUMNS, as stored."""
+    return (
+        person.email,
+        person.name,
+        person.locale,
+        person.timezone,
+        json.dumps(person.attributes),
+        person.first_purchase_at,
+        person.bounced_at,
+        now,
+    )
+
+
 async def _employee_history(
     people: Iterable[_Person], history: dict[int, list[rules.Prior]], horizon: datetime
 ) -> None:
@@ -611,6 +636,13 @@ async def _employee_history(
     )
     for inv_id, survey_id, status, send_at, email in rows:
         history[by_email[email]].append(rules.Prior(inv_id, survey_id, status, db.as_datetime(send_at), 0))
+
+
+def _apply_event(person: _Person, event: EventIn) -> None:
+    """What an event tells about its person: their contact data, and their first purchase."""
+    _apply_contact(person, event.contact)
+    if event.type == "purchase" and (person.first_purchase_at is None or event.occurred_at < person.first_purchase_at):
+        person.first_purchase_at, person.changed = event.occurred_at, True
 
 
 def _apply_contact(person: _Person, data: ContactIn) -> None:
