@@ -2,15 +2,19 @@
 
 Pure: series in, figure JSON out. Every label is already translated and every number formatted for the
 reader's locale by the caller's `fmt`; user text is escaped here, because Plotly renders hover text as HTML.
+Values from fewer than metrics.SMALL_N answers are grey (open markers), say so on hover, and keep their interval.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+
+from pulse.metrics import SMALL_N
 
 PALETTE = ["#0b5cad", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a16207", "#be185d"]
 BAND = "rgba(11, 92, 173, 0.15)"
+FEW_COLOUR = "#8a94a0"  # small samples: grey, as the pages grey their numbers
 LAYOUT = {
     "margin": {"l": 48, "r": 16, "t": 16, "b": 40},
     "hovermode": "x unified",
@@ -26,6 +30,76 @@ def safe(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _has_interval(point: dict) -> bool:
+    return point["value"] is not None and point["ci_low"] is not None and point["ci_high"] is not None
+
+
+def _small(point: dict) -> bool:
+    return point["value"] is not None and point["n"] < SMALL_N
+
+
+def _runs(points: Sequence[dict]) -> list[list[dict]]:
+    """Consecutive points that have an interval (a week without answers ends a run)."""
+    runs: list[list[dict]] = [[]]
+    for point in points:
+        if _has_interval(point):
+            runs[-1].append(point)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _band(points: Sequence[dict]) -> tuple[list, list]:
+    """The band's outline, one closed shape per run of two or more points, shapes apart by a gap (None).
+
+    One shape over all points would break at every empty week, and Plotly would then close each piece on
+    itself: the points before the first empty week lost their band.
+    """
+    xs: list = []
+    ys: list = []
+    for run in _runs(points):
+        if len(run) < 2:
+            continue  # a lone point has no width to fill: it gets an error bar
+        if xs:
+            xs.append(None)
+            ys.append(None)
+        xs += [p["date"] for p in run] + [p["date"] for p in reversed(run)]
+        ys += [p["ci_high"] for p in run] + [p["ci_low"] for p in reversed(run)]
+    return xs, ys
+
+
+def _alone(points: Sequence[dict]) -> list[bool]:
+    """Points with an interval whose neighbours have none: a band cannot show them."""
+    has = [_has_interval(p) for p in points]
+    return [here and not (i > 0 and has[i - 1]) and not (i + 1 < len(has) and has[i + 1]) for i, here in enumerate(has)]
+
+
+def _error_bars(points: Sequence[dict], wanted: Sequence[bool], colour: str) -> dict | None:
+    """Asymmetric error bars on the points `wanted` (and having an interval), or None if there are none."""
+    chosen = [_has_interval(p) and w for p, w in zip(points, wanted, strict=True)]
+    if not any(chosen):
+        return None
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [p["ci_high"] - p["value"] if c else None for p, c in zip(points, chosen, strict=True)],
+        "arrayminus": [p["value"] - p["ci_low"] if c else None for p, c in zip(points, chosen, strict=True)],
+        "color": colour,
+        "thickness": 1.5,
+        "width": 4,
+    }
+
+
+def _hover(name: str, point: dict, n_label: str, few_label: str, fmt, fmt_n) -> str:
+    if point["value"] is None:
+        return f"{name}: – ({safe(n_label)} 0)"
+    text = (
+        f"{name}: {fmt(point['value'])} ({fmt(point['ci_low'])} – {fmt(point['ci_high'])}), "
+        f"{safe(n_label)} {fmt_n(point['n'])}"
+    )
+    return f"{text}, {safe(few_label)}" if few_label and _small(point) else text
+
+
 def trend(
     groups: Sequence[dict],
     *,
@@ -36,9 +110,12 @@ def trend(
     fmt_n: Callable[[int], str],
     y_range: tuple[float, float] | None = None,
     ticks: Sequence[tuple[str, str]] = (),
+    few_label: str = "",
 ) -> dict:
     """One line per group with its 95% band; hover shows the value, the interval and n.
 
+    Every point with answers shows its interval: one series in a band (a lone point between empty weeks as an
+    error bar), several series (whose bands would hide each other) as error bars on their small samples.
     `ticks` are (ISO date, label in the reader's language) pairs for the time axis.
     """
     data = []
@@ -47,14 +124,13 @@ def trend(
         name = safe(group["name"])
         points = group["points"]
         xs = [p["date"] for p in points]
-        lows = [p["ci_low"] for p in points]
-        highs = [p["ci_high"] for p in points]
-        if len(groups) == 1:  # one series: draw its band (several bands would hide each other)
+        if len(groups) == 1:
+            band_x, band_y = _band(points)
             data.append(
                 {
                     "type": "scatter",
-                    "x": xs + xs[::-1],
-                    "y": highs + lows[::-1],
+                    "x": band_x,
+                    "y": band_y,
                     "fill": "toself",
                     "fillcolor": BAND,
                     "line": {"width": 0},
@@ -63,26 +139,28 @@ def trend(
                     "showlegend": True,
                 }
             )
-        hover = [
-            f"{name}: {fmt(p['value'])} ({fmt(p['ci_low'])} – {fmt(p['ci_high'])}), {safe(n_label)} {fmt_n(p['n'])}"
-            if p["value"] is not None
-            else f"{name}: – ({safe(n_label)} 0)"
-            for p in points
-        ]
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": xs,
-                "y": [p["value"] for p in points],
-                "name": name,
-                "line": {"color": colour, "width": 2},
-                "marker": {"size": 5},
-                "text": hover,
-                "hovertemplate": "%{text}<extra></extra>",
-                "connectgaps": False,
-            }
-        )
+            errors = _error_bars(points, _alone(points), colour)
+        else:
+            errors = _error_bars(points, [_small(p) for p in points], colour)
+        line = {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": xs,
+            "y": [p["value"] for p in points],
+            "name": name,
+            "line": {"color": colour, "width": 2},
+            "marker": {
+                "size": 6,
+                "color": [FEW_COLOUR if _small(p) else colour for p in points],
+                "symbol": ["circle-open" if _small(p) else "circle" for p in points],
+            },
+            "text": [_hover(name, p, n_label, few_label, fmt, fmt_n) for p in points],
+            "hovertemplate": "%{text}<extra></extra>",
+            "connectgaps": False,
+        }
+        if errors:
+            line["error_y"] = errors
+        data.append(line)
     layout = {**LAYOUT, "yaxis": {"title": {"text": safe(value_label)}, "zeroline": True}}
     if ticks:
         layout["xaxis"] = {
@@ -106,24 +184,24 @@ def bars(
     n_label: str,
     fmt: Callable[[float], str],
     fmt_n: Callable[[int], str],
+    few_label: str = "",
 ) -> dict:
-    """Bars with 95% error bars (e.g. the metric by days since the sale)."""
+    """Bars with 95% error bars (e.g. the metric by days since the sale); small samples grey."""
     plus = [(h - v) if v is not None and h is not None else None for v, h in zip(values, highs, strict=True)]
     minus = [(v - lo) if v is not None and lo is not None else None for v, lo in zip(values, lows, strict=True)]
-    hover = [
-        f"{safe(label)}: {fmt(v)} ({fmt(lo)} – {fmt(h)}), {safe(n_label)} {fmt_n(n)}"
-        if v is not None
-        else f"{safe(label)}: – ({safe(n_label)} 0)"
-        for label, v, lo, h, n in zip(labels, values, lows, highs, ns, strict=True)
+    points = [
+        {"value": v, "ci_low": lo, "ci_high": h, "n": n} for v, lo, h, n in zip(values, lows, highs, ns, strict=True)
     ]
     data = [
         {
             "type": "bar",
             "x": [safe(label) for label in labels],
             "y": list(values),
-            "marker": {"color": PALETTE[0]},
+            "marker": {"color": [FEW_COLOUR if _small(p) else PALETTE[0] for p in points]},
             "error_y": {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "color": "#1b1f24"},
-            "text": hover,
+            "text": [
+                _hover(safe(label), p, n_label, few_label, fmt, fmt_n) for label, p in zip(labels, points, strict=True)
+            ],
             "hovertemplate": "%{text}<extra></extra>",
             "textposition": "none",
         }
@@ -132,8 +210,21 @@ def bars(
     return {"data": data, "layout": layout, "config": CONFIG}
 
 
-def sparkline(points: Sequence[dict], fmt: Callable[[float], str]) -> dict:
-    """A tiny trend line for a table row."""
+def shared_range(series: Iterable[Sequence[dict]], scale: tuple[float, float]) -> tuple[float, float] | None:
+    """One y-range that holds every value of every series, padded a little, within the metric's scale.
+
+    Sparklines of one table drawn each on its own range make a wobble of 2 points look like a fall of 50.
+    """
+    values = [p["value"] for points in series for p in points if p["value"] is not None]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    pad = max((high - low) * 0.1, (scale[1] - scale[0]) * 0.02)
+    return max(low - pad, scale[0]), min(high + pad, scale[1])
+
+
+def sparkline(points: Sequence[dict], fmt: Callable[[float], str], y_range: tuple[float, float] | None = None) -> dict:
+    """A tiny trend line for a table row, on the table's shared `y_range`."""
     data = [
         {
             "type": "scatter",
@@ -151,7 +242,7 @@ def sparkline(points: Sequence[dict], fmt: Callable[[float], str]) -> dict:
         "width": 140,
         "showlegend": False,
         "xaxis": {"visible": False},
-        "yaxis": {"visible": False},
+        "yaxis": {"visible": False, **({"range": list(y_range)} if y_range else {})},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
     }

@@ -180,6 +180,7 @@ def point_json(day: date, estimate: metrics.Estimate) -> dict:
         "n": estimate.n,
         "ci_low": estimate.ci_low,
         "ci_high": estimate.ci_high,
+        "small_sample": estimate.small_sample,
     }
     data.update(estimate.parts)
     return data
@@ -258,7 +259,10 @@ def parse_range(raw: str | None, name: str) -> tuple[date, date]:
 async def compare(
     survey: Survey, question: str, chosen: Selection, a: tuple[date, date], b: tuple[date, date]
 ) -> list[dict]:
-    """Each group's value in period a and in period b, the difference, its interval and its p-value."""
+    """Each group's value in period a and in period b, the difference, its interval and its p-value.
+
+    `significance` is "too_few" (and `p_value` null) while either period has fewer than `min_n` answers.
+    """
     results = []
     first, last = min(a[0], b[0]), max(a[1], b[1])
     series = await daily(survey.id, question, chosen, first, last)
@@ -279,6 +283,8 @@ async def compare(
                 "ci_high": change.ci_high,
                 "p_value": change.p_value,
                 "significant": change.significant,
+                "significance": change.significance,
+                "min_n": metrics.MIN_COMPARE_N,
             }
         )
     return results

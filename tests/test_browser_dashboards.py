@@ -11,6 +11,7 @@ from pulse.demo import load_demo, load_engagement
 from pulse.models import CaseNote, FollowUpCase, Response
 from tests.browser import Watched, chromium, serve
 from tests.conftest import PASSWORD, make_settings
+from tests.test_charts import drawn_intervals
 
 pytestmark = pytest.mark.browser
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -129,3 +130,39 @@ async def test_hr_sees_engagement_with_the_ex_cx_chart_and_small_teams_hidden(si
         assert page.errors == [], page.errors
         reply = await page.page.goto(f"{base}/dashboard")
         assert reply.status == 403  # HR sees engagement, not customer dashboards
+
+
+async def test_small_samples_are_grey_and_every_interval_is_drawn(site):
+    base, _, _ = site
+    async with chromium() as browser:
+        page = Watched(await browser.new_page())
+        await sign_in(page.page, base, "admin@pulse.local", "pulse-demo-2026")
+        await page.page.wait_for_url(f"{base}/dashboard")
+        await page.page.wait_for_function("document.querySelectorAll('.chart.js-plotly-plot').length >= 3")
+        charts = await page.page.evaluate(
+            "Array.from(document.querySelectorAll('.chart.js-plotly-plot')).map(p => p.data)"
+        )
+        for data in charts:  # every point with answers shows its interval, in the band or as an error bar
+            line = data[-1]
+            answered = {x for x, y in zip(line["x"], line["y"], strict=True) if y is not None}
+            drawn = drawn_intervals({"data": data})
+            assert answered and answered <= set(drawn), answered - set(drawn)
+            assert all(low < high for low, high in drawn.values())
+        assert await page.page.locator(".chart .js-fill").count() >= 3  # Plotly drew the bands
+        assert await page.page.get_by_text("too few answers to tell").count() >= 1  # the demo's 28 days are small
+        await page.page.goto(f"{base}/dashboard/breakdown?survey=csat&by=team")
+        await page.page.wait_for_function("document.querySelectorAll('.spark.js-plotly-plot').length > 1")
+        ranges = await page.page.evaluate(
+            "Array.from(document.querySelectorAll('.spark.js-plotly-plot')).map(p => p.layout.yaxis.range.join())"
+        )
+        assert len(set(ranges)) == 1, ranges  # one scale for the whole table
+        few = page.page.locator("#breakdown td.few")
+        assert await few.count() >= 1
+        assert "Few answers" in await few.first.get_attribute("title")
+        colours = await page.page.evaluate(
+            "[getComputedStyle(document.querySelector('#breakdown td.few')).color,"
+            " getComputedStyle(document.querySelector('#breakdown tbody td')).color]"
+        )
+        assert colours[0] != colours[1]  # greyed beside the group's name
+        await page.screenshot("breakdown-small-samples")
+        assert page.errors == [], page.errors

@@ -81,9 +81,11 @@ async def test_a_weekly_rolling_nps_with_its_interval(mail_client: httpx.AsyncCl
     # 06-24..06-30: promoters 10,10,9,10; passive 7; detractors 3,6 -> (4 - 2) / 7
     assert last["n"] == 7
     assert last["value"] == pytest.approx(200 / 7)
-    se = 100 * math.sqrt(38 / 343)
-    assert last["ci_low"] == pytest.approx(200 / 7 - Z * se)
-    assert last["ci_high"] == pytest.approx(200 / 7 + Z * se)
+    # adjusted Wald: n' = 10, p = 4.75 / 10, d = 2.75 / 10, centre 20, Var = 0.75 - 0.04
+    se = 100 * math.sqrt(0.71 / 10)
+    assert last["ci_low"] == pytest.approx(20 - Z * se)
+    assert last["ci_high"] == pytest.approx(20 + Z * se)
+    assert last["small_sample"] is True
     assert (last["promoters"], last["passives"], last["detractors"]) == (4, 1, 2)
 
 
@@ -123,10 +125,11 @@ async def test_comparing_two_periods(mail_client, history, key):
     assert (group["a"]["value"], group["a"]["n"]) == (-100.0, 2)
     assert (group["b"]["value"], group["b"]["n"]) == (pytest.approx(40.0), 5)
     assert group["difference"] == pytest.approx(140.0)
-    se = 100 * math.sqrt((0.6 + 0.2 - 0.16) / 5)
+    # each side's adjusted Wald variance: a (n' = 5) 0.54 / 5, b (n' = 8) 0.625 / 8
+    se = 100 * math.sqrt(0.54 / 5 + 0.625 / 8)
     assert group["ci_low"] == pytest.approx(140 - Z * se)
-    assert group["p_value"] == pytest.approx(math.erfc(140 / se / math.sqrt(2)))
-    assert group["significant"] is True
+    # 2 and 5 answers: too few to tell, whatever the difference looks like
+    assert (group["significance"], group["p_value"], group["significant"]) == ("too_few", None, False)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ DIMENSION_LABELS = {
     "lifecycle": N_("Days since the sale"),
 }
 METRIC_LABELS = {"nps": N_("Net Promoter Score"), "csat": N_("Satisfied (4–5), %%"), "ces": N_("Ease of effort (1–7)")}
+SCALES = {"nps": (-100, 100), "csat": (0, 100), "ces": (1, 7)}
+FEW_ANSWERS = N_("few answers")  # on hover beside n, for values from fewer than metrics.SMALL_N answers
 QUADRANT_LABELS = {
     "loyal": N_("Satisfied and loyal"),
     "satisfied_not_loyal": N_("Satisfied but not loyal"),
@@ -167,9 +169,10 @@ def _trend_figure(p: Page, survey, groups: list[dict]) -> dict:
         value_label=p.t(METRIC_LABELS[survey.kind]),
         n_label=p.t("n ="),
         band_label=p.t("95%% interval"),
+        few_label=p.t(FEW_ANSWERS),
         fmt=lambda v: p.number(v, digits),
         fmt_n=p.count,
-        y_range=(-100, 100) if survey.kind == "nps" else ((0, 100) if survey.kind == "csat" else (1, 7)),
+        y_range=SCALES[survey.kind],
     )
 
 
@@ -274,17 +277,20 @@ async def breakdown(request: Request) -> Response:
     query = _query(p, survey.id, {"team": team} if team and by != "team" else {}, by=by)
     result = await trends.trend(query)
     digits = 2 if survey.kind == "ces" else 1
+    groups = [
+        group
+        for group in result["groups"]
+        if not (by == "team" and p.slugs is not None and group["key"].get(by) not in p.slugs)
+    ]  # a manager sees only their teams
+    y_range = charts.shared_range([group["points"] for group in groups], SCALES[survey.kind])  # rows compare
     rows = []
-    for group in result["groups"]:
-        value = group["key"].get(by)
-        if by == "team" and p.slugs is not None and value not in p.slugs:
-            continue  # a manager sees only their teams
+    for group in groups:
         latest = group["points"][-1] if group["points"] else None
         rows.append(
             {
-                "value": value,
+                "value": group["key"].get(by),
                 "latest": latest,
-                "spark": figure(charts.sparkline(group["points"], lambda v: p.number(v, digits))),
+                "spark": figure(charts.sparkline(group["points"], lambda v: p.number(v, digits), y_range)),
             }
         )
     return p.render(
@@ -353,6 +359,7 @@ async def after_sale(request: Request) -> Response:
                 [e.n for e in estimates],
                 value_label=p.t(METRIC_LABELS[survey.kind]),
                 n_label=p.t("n ="),
+                few_label=p.t(FEW_ANSWERS),
                 fmt=lambda v: p.number(v, digits),
                 fmt_n=p.count,
             )

@@ -188,14 +188,14 @@ PATHS: dict[str, dict[str, dict]] = {
     },
     "/api/v1/trends": {
         "get": _op(
-            "Rolling metric per point, with n and a 95% interval, optionally per group.",
+            "Rolling metric per point, with n, a 95% interval and small_sample (n < 10), optionally per group.",
             "analytics:read",
             TREND_FILTERS,
         )
     },
     "/api/v1/trends/compare": {
         "get": _op(
-            "Compare two periods: difference, interval, p-value, significance.",
+            "Compare two periods: difference, interval, p-value and significance (too_few below min_n answers).",
             "analytics:read",
             [
                 _q("survey", "Survey id.", True),
