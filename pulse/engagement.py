@@ -288,7 +288,7 @@ async def results(
     groups = []
     for name in wanted:
         if name in found.numbers:
-            estimate = metrics.estimate("enps", hist[name]) if question == survey.question.id else _mean(hist[name])
+            estimate = metrics.estimate("enps", hist[name]) if question == survey.question.id else metrics.mean_estimate(hist[name], 0, 10)
             groups.append(
                 {
                     "group": _label(name),
@@ -317,10 +317,3 @@ async def comments(pulse_round: PulseRound, question: str, settings: Settings, g
     if group not in found.comments:
         return None
     return sorted(text for profile, _, text in found.rows if text and group in found.keys_of[profile])
-
-
-def _mean(hist: list[int]) -> metrics.Estimate:
-    average, se, n = metrics.mean(hist, 0, 10)
-    if average is None or se is None:
-        return metrics.Estimate("mean", None, 0, None, None, None)
-    return metrics.Estimate("mean", average, n, average - metrics.Z95 * se, average + metrics.Z95 * se, se)
