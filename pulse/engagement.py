@@ -288,7 +288,10 @@ async def results(
     groups = []
     for name in wanted:
         if name in found.numbers:
-            estimate = metrics.estimate("enps", hist[name]) if question == survey.question.id else metrics.mean_estimate(hist[name], 0, 10)
+            if question == survey.question.id:
+                estimate = metrics.estimate("enps", hist[name])
+            else:
+                estimate = metrics.mean_estimate(hist[name], 0, 10)
             groups.append(
                 {
                     "group": _label(name),
