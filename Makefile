@@ -32,7 +32,7 @@ run: compile
 	PULSE_DEV_MAIL_CATCHER=true $(BIN)/pulse demo --contacts $(DEMO_CONTACTS)
 	@echo ""
 	@echo "  Pulse          http://127.0.0.1:$(PORT)/"
-	@echo "  Mail inbox     http://127.0.0.1:$(PORT)/dev/mail   (every e-mail Pulse sends lands here)"
+	@echo "  Mail inbox     http://127.0.0.1:$(PORT)/dev/mail   (every e-mail Pulse sends; sign in as the admin first)"
 	@echo "  Demo admin     admin@pulse.local / pulse-demo-2026"
 	@echo ""
 	PULSE_DEV_MAIL_CATCHER=true PULSE_DEV_MAIL_CATCHER_PORT=$(MAIL_PORT) PULSE_SMTP_HOST=127.0.0.1 \

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
@@ -29,6 +31,10 @@ MIN_PASSWORD_LENGTH = 12
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 
 _hasher = PasswordHasher()
+# argon2 takes a good fraction of a second of CPU per password (it releases the GIL): on the event loop, a few
+# sign-ins would stall every other request and the worker loops. A small pool keeps them beside the loop, and
+# bounds how many cores a flood of sign-ins can take; the rest wait their turn.
+_PASSWORD_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 
 
 def hash_password(password: str) -> str:
@@ -40,6 +46,16 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+async def new_password_hash(password: str) -> str:
+    """`hash_password` in the password threads, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_PASSWORD_THREADS, hash_password, password)
+
+
+async def password_matches(stored_hash: str, password: str) -> bool:
+    """`verify_password` in the password threads, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_PASSWORD_THREADS, verify_password, stored_hash, password)
 
 
 def check_password_rules(password: str) -> None:
@@ -73,7 +89,7 @@ async def create_user(
         raise BadRequest(f"No team with the slug {', '.join(missing)}.")
     user = await User.create(
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await new_password_hash(password),
         role=role,
         display_name=display_name,
         locale=locale,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -42,6 +45,7 @@ def tortoise_config(url: str) -> dict[str, Any]:
     """The Tortoise config dict for a database URL (SQLite through pulse.sqlite_engine: BEGIN IMMEDIATE)."""
     connection: str | dict = database_url(url)
     if url.startswith("sqlite://") and ":memory:" not in url:
+        private_sqlite_files(url)  # every path that opens the database comes through here first
         connection = {**expand_db_url(connection), "engine": "pulse.sqlite_engine"}
     return {
         "connections": {"default": connection},
@@ -55,6 +59,20 @@ def tortoise_config(url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def private_sqlite_files(url: str) -> None:
+    """Make the SQLite file owner-only (0600) before SQLite opens it, whatever the umask, as pulse.secret is: it
+    holds every answer, comment and address. SQLite creates the -wal and -shm with the file's own mode; existing
+    ones are tightened too. Errors are left for SQLite to report when it opens the file."""
+    file = Path(url[len("sqlite://") :].split("?")[0])
+    with contextlib.suppress(OSError):
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode
+            if stat.S_ISREG(mode) and stat.S_IMODE(mode) != 0o600:
+                path.chmod(0o600)
 
 
 async def migrate(url: str, target: str | None = None) -> list[str]:

@@ -74,10 +74,23 @@ async def _notify(kind: str, case: FollowUpCase, user: User, settings: Settings,
     )
 
 
+async def link_case_allowed(team_id: int | None, settings: Settings, now: datetime) -> bool:
+    """Whether one more answer through a public link may open a case for this team this hour. Anyone can post
+    those, and each case e-mails a person: the cap keeps a flood from burying the team's real cases."""
+    if team_id is not None:  # on PostgreSQL, answers for one team at once are counted one after the other
+        await Team.filter(id=team_id).select_for_update().first()
+    since = now - timedelta(hours=1)
+    opened = await FollowUpCase.filter(from_link=True, team_id=team_id, created_at__gte=since).count()
+    return opened < settings.link_cases_per_hour
+
+
 async def open_case(response: Response, survey: Survey, settings: Settings, now: datetime) -> FollowUpCase | None:
-    """Open a case for an unhappy answer (once per answer) and tell its owner."""
+    """Open a case for an unhappy answer (once per answer, within the public links' cap) and tell its owner."""
     if await FollowUpCase.exists(response_id=response.id):
         return None
+    from_link = response.invitation_id is None and response.link_key is not None
+    if from_link and not await link_case_allowed(response.team_id, settings, now):
+        return None  # the answer still counts in the trends (and in the orphans' count)
     contact_id = None
     if response.invitation_id:
         found = await Invitation.filter(id=response.invitation_id).values_list("contact_id", flat=True)
@@ -92,6 +105,7 @@ async def open_case(response: Response, survey: Survey, settings: Settings, now:
         due_at=add_business_days(now, settings.case_sla_business_days, ZoneInfo(settings.timezone)),
         survey_id=survey.id,
         score=response.score,
+        from_link=from_link,
     )
     if owner is not None:
         await _notify("case_opened", case, owner, settings, now)

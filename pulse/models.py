@@ -59,17 +59,18 @@ class Session(Model):
         table = "session"
 
 
-class LoginFailure(Model):
-    """A failed sign-in, kept for a while to slow down guessing per account and per client."""
+class SignInThrottle(Model):
+    """Sign-in attempts in the current window of one subject: a client address, an account, or an account from
+    one client (see pulse/throttle.py). Rows are locked while they are counted, so parallel guesses queue."""
 
     id = fields.BigIntField(primary_key=True)
-    email = fields.CharField(max_length=254)
-    client = fields.CharField(max_length=64)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    subject = fields.CharField(max_length=80, unique=True)  # kind and a hash: no e-mail or address in clear
+    attempts = fields.IntField(default=0)
+    window_start = fields.DatetimeField(db_index=True)
+    next_at = fields.DatetimeField(null=True)  # an account's next password check waits until then
 
     class Meta:
-        table = "login_failure"
-        indexes = (("email", "created_at"), ("client", "created_at"))
+        table = "signin_throttle"
 
 
 class UserTeam(Model):
@@ -397,6 +398,8 @@ class FollowUpCase(Model):
     escalated_at = fields.DatetimeField(null=True)
     survey_id = fields.CharField(max_length=64, default="", db_default="")
     score = fields.SmallIntField(null=True)
+    # answered through a public link: anyone may have written it, and such cases are capped per team and hour
+    from_link = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

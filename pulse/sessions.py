@@ -9,13 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from pulse.accounts import check_password_rules, hash_password, verify_password
-from pulse.errors import BadRequest, TooManyRequests
-from pulse.models import LoginFailure, Session, User
+from pulse import throttle
+from pulse.accounts import check_password_rules, hash_password, new_password_hash, password_matches
+from pulse.errors import BadRequest
+from pulse.models import Session, User
 
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_CLIENT = 20
 RESET_MAX_AGE = timedelta(hours=1)
 # verifying against a real hash even for unknown e-mails keeps the timing of both answers alike
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
@@ -25,27 +23,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def throttled(email: str, client: str, now: datetime) -> None:
-    """Refuse (429, with a sentence) while an account or a client has failed too often lately."""
-    since = now - THROTTLE_WINDOW
-    if await LoginFailure.filter(email=email, created_at__gte=since).count() >= MAX_FAILURES_PER_ACCOUNT:
-        raise TooManyRequests("Too many failed sign-ins for this account. Wait 15 minutes, or reset the password.")
-    if await LoginFailure.filter(client=client, created_at__gte=since).count() >= MAX_FAILURES_PER_CLIENT:
-        raise TooManyRequests("Too many failed sign-ins from this network. Wait 15 minutes and try again.")
-
-
-async def authenticate(email: str, password: str, client: str, now: datetime | None = None) -> User | None:
-    """The active user with this e-mail and password, or None; failures are counted for throttling."""
-    now = now or datetime.now(UTC)
-    email = email.strip().lower()
-    await throttled(email, client, now)
-    user = await User.get_or_none(email=email, is_active=True)
-    valid = verify_password(user.password_hash, password) if user else verify_password(_DUMMY_HASH, password)
-    if user is None or not valid:
-        await LoginFailure.create(email=email, client=client[:64])
-        return None
-    await LoginFailure.filter(email=email).delete()
-    return user
+async def authenticate(email: str, password: str, client: str) -> User | None:
+    """The active user with this e-mail and password, or None; every attempt is throttled (pulse/throttle.py)
+    and waits its turn before the password is checked."""
+    admission = await throttle.admit(email, client)
+    await admission.wait()
+    user = await User.get_or_none(email=email.strip().lower(), is_active=True)
+    valid = await password_matches(user.password_hash if user else _DUMMY_HASH, password)
+    await throttle.settle(admission, succeeded=user is not None and valid)
+    return user if user is not None and valid else None
 
 
 async def start(user: User, hours: int, client: str = "", user_agent: str = "") -> str:
@@ -116,6 +102,6 @@ async def reset_user(secret_key: str, token: str) -> User:
 async def set_password(user: User, password: str) -> None:
     """Change the password and sign the user out everywhere."""
     check_password_rules(password)
-    user.password_hash = hash_password(password)
+    user.password_hash = await new_password_hash(password)
     await user.save(update_fields=["password_hash"])
     await end_all(user)

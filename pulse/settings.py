@@ -318,6 +318,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Answers per minute one client may post through public survey links.",
     ),
     Setting(
+        "PULSE_LINK_CASES_PER_HOUR",
+        "link_cases_per_hour",
+        _integer(0, 100000),
+        "10",
+        "Follow-up cases per team and hour that unhappy answers through public links may open (0: none).",
+    ),
+    Setting(
         "PULSE_SESSION_HOURS",
         "session_hours",
         _integer(1, 24 * 90),
@@ -343,7 +350,7 @@ SETTINGS: tuple[Setting, ...] = (
         "dev_mail_catcher",
         _boolean,
         "false",
-        "Development only: run a local SMTP sink and show caught mail at /dev/mail.",
+        "Development only: run a local SMTP sink and show caught mail to admins at /dev/mail.",
     ),
     Setting(
         "PULSE_DEV_MAIL_CATCHER_PORT",
@@ -390,6 +397,7 @@ class Settings:
     webhook_url: str
     webhook_secret: str
     link_rate_limit: int
+    link_cases_per_hour: int
     session_hours: int
     anonymity_min_group: int
     anonymity_min_comments: int

@@ -1,4 +1,4 @@
-"""The development mail catcher receives real SMTP and shows the messages at /dev/mail."""
+"""The development mail catcher receives real SMTP and shows the messages at /dev/mail, to an admin only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from pulse.app import create_app
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, make_org, make_settings, sign_in
+
+PAGES = ("/dev/mail", "/dev/mail/1", "/dev/mail/1/html", "/dev/mail/1/raw")
 
 
 async def test_caught_mail_is_listed_and_shown_safely(database_url, catalog):
@@ -17,6 +19,7 @@ async def test_caught_mail_is_listed_and_shown_safely(database_url, catalog):
     settings = make_settings(database_url, PULSE_DEV_MAIL_CATCHER="true", PULSE_DEV_MAIL_CATCHER_PORT=str(port))
     app = create_app(settings, catalog=catalog)
     async with LifespanManager(app):
+        await make_org()
         message = EmailMessage()
         message["From"] = "pulse@example.com"
         message["To"] = "anna@example.com"
@@ -24,7 +27,7 @@ async def test_caught_mail_is_listed_and_shown_safely(database_url, catalog):
         message.set_content("Plain text body")
         message.add_alternative("<p>HTML <b>body</b><script>alert(1)</script></p>", subtype="html")
         await aiosmtplib.send(message, hostname="127.0.0.1", port=port)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with sign_in(app, "alice@example.com") as http:
             inbox = await http.get("/dev/mail")
             assert "Jak oceniłaby Pani naszą obsługę?" in inbox.text
             assert "anna@example.com" in inbox.text
@@ -43,3 +46,28 @@ async def test_caught_mail_is_listed_and_shown_safely(database_url, catalog):
 
 async def test_dev_mail_is_off_by_default(client: httpx.AsyncClient):
     assert (await client.get("/dev/mail")).status_code == 404
+
+
+async def test_the_inbox_needs_an_admin_session(database_url, catalog):
+    port = free_port()
+    settings = make_settings(database_url, PULSE_DEV_MAIL_CATCHER="true", PULSE_DEV_MAIL_CATCHER_PORT=str(port))
+    app = create_app(settings, catalog=catalog)
+    async with LifespanManager(app):
+        await make_org()
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "pulse@example.com", "anna@example.com", "A reset link"
+        message.set_content("http://testserver/password-reset/secret-token")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=port)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            for path in PAGES:
+                reply = await http.get(path)
+                assert (reply.status_code, reply.headers.get("location")) == (303, f"/login?next={path}"), path
+                assert "secret-token" not in reply.text
+        async with sign_in(app, "bob@example.com") as manager:
+            for path in PAGES:
+                reply = await manager.get(path)
+                assert reply.status_code == 403, path
+                assert "secret-token" not in reply.text
+        async with sign_in(app, "alice@example.com") as admin:
+            assert "A reset link" in (await admin.get("/dev/mail")).text
+            assert "secret-token" in (await admin.get("/dev/mail/1/raw")).text

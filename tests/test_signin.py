@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from pulse import i18n, sessions
-from pulse.models import LoginFailure, OutboxMessage, Session
+from pulse import i18n, throttle
+from pulse.models import OutboxMessage, Session, SignInThrottle
 from pulse.outbox import Dispatcher
 from pulse.rendering import environment
 from tests.conftest import PASSWORD, sign_in
@@ -61,20 +61,20 @@ async def test_a_wrong_password_says_so_in_the_users_language(mail_app, org):
 
 async def test_sign_in_is_throttled_per_account_with_a_clear_message(mail_app, org):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as client:
-        for _ in range(sessions.MAX_FAILURES_PER_ACCOUNT):
+        for _ in range(throttle.MAX_PER_ACCOUNT_CLIENT):
             assert (await attempt(client, "bob@example.com", "wrong password")).status_code == 400
         blocked = await attempt(client, "bob@example.com", PASSWORD)  # even the right password waits
         assert blocked.status_code == 429
         assert "Too many failed sign-ins. Wait 15 minutes and try again." in blocked.text
         assert (await attempt(client, "carol@example.com", PASSWORD)).status_code == 303  # others are not locked out
-    await LoginFailure.all().update(created_at=datetime.now(UTC) - timedelta(minutes=16))
+    await SignInThrottle.all().update(window_start=datetime.now(UTC) - timedelta(minutes=16))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as client:
         assert (await attempt(client, "bob@example.com", PASSWORD)).status_code == 303
 
 
 async def test_sign_in_is_throttled_per_client(mail_app, org):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as client:
-        for n in range(sessions.MAX_FAILURES_PER_CLIENT):
+        for n in range(throttle.MAX_PER_CLIENT):
             await attempt(client, f"nobody{n}@example.com", "guess")
         assert (await attempt(client, "carol@example.com", PASSWORD)).status_code == 429
 

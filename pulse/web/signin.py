@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -14,6 +16,8 @@ from pulse.models import OutboxMessage, User
 from pulse.touchpoints import mail_domain
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
 from pulse.web.templating import render, request_locale
+
+RESET_REPLY_SECONDS = 0.2  # every reset request is answered after this long, known address or not
 
 
 def cookie_name(request: Request) -> str:
@@ -117,21 +121,20 @@ async def logout(request: Request) -> Response:
 
 
 async def reset_request(request: Request) -> Response:
-    """Ask for a reset link: the answer is the same whether the address is known or not."""
+    """Ask for a reset link: the answer is the same whether the address is known or not, and so is its timing."""
     locale = request_locale(request)
     context = {"csrf_token": csrf_token(request), "sent": False}
     if request.method == "POST":
+        started = time.monotonic()
         form = await request.form()
         check_csrf(request, str(form.get(CSRF_FIELD) or ""))
         email = str(form.get("email") or "").strip().lower()
         user = await User.get_or_none(email=email, is_active=True)
         now = datetime.now(UTC)
-        recent = (
-            user
-            and await OutboxMessage.filter(
-                kind="password_reset", to_email=user.email, created_at__gte=now.replace(second=0, microsecond=0)
-            ).exists()
-        )
+        minute = now.replace(second=0, microsecond=0)
+        recent = await OutboxMessage.filter(  # asked for unknown addresses too: the same reads either way
+            kind="password_reset", to_email=user.email if user else email, created_at__gte=minute
+        ).exists()
         if user is not None and not recent:
             await OutboxMessage.create(
                 kind="password_reset",
@@ -143,6 +146,9 @@ async def reset_request(request: Request) -> Response:
                 message_id=f"<reset-{user.id}.{int(now.timestamp())}@{mail_domain(request.app.state.settings.mail_from)}>",
             )
         context["sent"] = True
+        # only a known address writes to the outbox (and waits for the commit): every reply waits for the same
+        # floor, well above what that write takes, so the time of the answer does not tell who has an account
+        await asyncio.sleep(max(0.0, RESET_REPLY_SECONDS - (time.monotonic() - started)))
     return set_csrf_cookie(request, render(request, "signin/reset_request.html", context, locale=locale))
 
 
