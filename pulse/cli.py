@@ -8,15 +8,17 @@ import getpass
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from pulse import db, logs
+from pulse import db, logs, storage
 from pulse.catalog import CatalogError, load_catalog
 from pulse.errors import PulseError
 from pulse.settings import Settings, SettingsError, load_settings
 
 DESCRIPTION = "Pulse: continuous pulse surveys after every touchpoint, with rolling loyalty trends."
+CLOSE_GRACE = 2.0  # seconds the worker waits for its database connections to close on the way out
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -24,6 +26,9 @@ def _configure_logging(settings: Settings) -> None:
     if settings.log_level != "debug":
         for chatty in ("tortoise", "aiosqlite", "asyncio"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
+        # asyncpg's pool logs each failed reconnection with a traceback; the worker's own line says the database
+        # is away, once, and when it is back
+        logging.getLogger("asyncpg").setLevel(logging.ERROR)
     # Never below WARNING, even when debugging: aiosmtpd (the development mail catcher) logs every line of every
     # message at DEBUG, links included, and httpx logs each request's full URL at INFO (a webhook URL may hold
     # a secret).
@@ -36,6 +41,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from pulse.app import create_app
 
+    asyncio.run(storage.check_ready(settings.database_url))  # one sentence now, not a traceback from the lifespan
     if not args.no_worker and not settings.is_sqlite:
         logging.getLogger("pulse").info("running the worker loops in this process (use --no-worker to split)")
     app = create_app(settings, run_worker=not args.no_worker)
@@ -45,30 +51,61 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await `work` unless a stop signal comes first (then cancel it); False when the signal came first."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task in done:
+        task.result()  # its exception, if any
+        return True
+    task.cancel()
+    await asyncio.wait({task}, timeout=CLOSE_GRACE)  # not wait_for: it would wait for a task that hangs
+    return False
+
+
 async def _worker(settings: Settings) -> None:
+    from tortoise import Tortoise
+
     from pulse import worker
 
     catalog = load_catalog(settings.surveys_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # first of all: a worker must stop when told, even while it waits
         loop.add_signal_handler(sig, stop.set)
-    async with db.connected(settings.database_url), worker.running(settings, catalog):
-        await stop.wait()
-
-
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    # reachable and fully migrated, or one sentence and exit: never loops that fail forever
+    if not await _unless_stopped(storage.check_ready(settings.database_url), stop):
+        return
     if settings.is_sqlite:
         print(
             "Note: on SQLite, `pulse serve` already runs the worker; a separate worker is for PostgreSQL.",
             file=sys.stderr,
         )
+    await Tortoise.init(config=db.tortoise_config(settings.database_url))  # in this task: its context is ours
+    try:
+        async with worker.running(settings, catalog):
+            await stop.wait()
+    finally:  # a database that hangs must not hold the exit (wait_for would wait for the cancelled close)
+        closing = asyncio.ensure_future(Tortoise.close_connections())
+        await asyncio.wait({closing}, timeout=CLOSE_GRACE)
+        if not closing.done():
+            closing.cancel()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(_worker(settings))
     return 0
 
 
+async def _migrate(settings: Settings) -> list[str]:
+    await storage.check_ready(settings.database_url, migrated=False)
+    return await db.migrate(settings.database_url)
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    applied = asyncio.run(db.migrate(settings.database_url))
+    applied = asyncio.run(_migrate(settings))
     print(f"Applied {len(applied)} migration(s)." if applied else "The database is up to date.")
     return 0
 
@@ -245,6 +282,7 @@ async def _send_due(settings: Settings, args: argparse.Namespace) -> int:
 
     catalog = load_catalog(settings.surveys_dir)
     total = 0
+    await storage.check_ready(settings.database_url)
     async with db.connected(settings.database_url):
         dispatcher = Dispatcher(settings, catalog, environment())
         try:
@@ -404,12 +442,33 @@ def build_parser() -> argparse.ArgumentParser:
     surveys_commands = surveys.add_subparsers(dest="surveys_command", metavar="ACTION", required=True)
     check = surveys_commands.add_parser("check", help="Validate surveys/*.toml; exit 1 with every fault found.")
     check.set_defaults(func=cmd_surveys_check)
+    _add_debug(parser, top=True)
     return parser
+
+
+DEBUG_HELP = "When something fails, show the full traceback as well as the sentence."
+
+
+def _add_debug(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """--debug before or after any command (`pulse --debug migrate`, `pulse migrate --debug`)."""
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS, help=DEBUG_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug(child)
+
+
+def _fail(sentence: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"Error: {sentence}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings()
         _configure_logging(settings)
@@ -423,10 +482,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {message}", file=sys.stderr)
         return 1
     except PulseError as error:
-        print(f"Error: {error.message}", file=sys.stderr)
-        return 1
+        return _fail(error.message, args.debug)
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # one sentence that says what to do; the traceback only with --debug
+        sentence = storage.explain(error, settings.database_url) if settings else None
+        if sentence is None:
+            sentence = f"{type(error).__name__}: {error} (run again with --debug to see where)."
+        return _fail(sentence, args.debug)
 
 
 if __name__ == "__main__":

@@ -42,11 +42,14 @@ def database_url(url: str) -> str:
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
-    """The Tortoise config dict for a database URL (SQLite through pulse.sqlite_engine: BEGIN IMMEDIATE)."""
+    """The Tortoise config dict for a database URL, through our engines: pulse.sqlite_engine (BEGIN IMMEDIATE,
+    and safe when the file fails) and pulse.postgres_engine (safe when a transaction cannot begin)."""
     connection: str | dict = database_url(url)
     if url.startswith("sqlite://") and ":memory:" not in url:
         private_sqlite_files(url)  # every path that opens the database comes through here first
         connection = {**expand_db_url(connection), "engine": "pulse.sqlite_engine"}
+    elif not url.startswith("sqlite://"):
+        connection = {**expand_db_url(connection), "engine": "pulse.postgres_engine"}
     return {
         "connections": {"default": connection},
         "apps": {

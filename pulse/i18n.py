@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import pass_context
@@ -115,6 +115,12 @@ def moment(value: datetime, locale: str, tz: tzinfo | str | None = None, style: 
     return format_datetime(value, format=style, tzinfo=tz, locale=locale)
 
 
+def duration(value: timedelta, locale: str, ago: bool = False) -> str:
+    """A length of time in words, rounded to its largest unit: '7 minutes', '7 minut'; with `ago`, as the locale
+    says it of the past: '7 minutes ago', '7 minut temu', 'pred 7 minutami'."""
+    return format_timedelta(-value if ago else value, add_direction=ago, locale=locale)
+
+
 # Jinja: every template gets `locale` in its context, and these read it.
 @pass_context
 def _jinja_gettext(context: Context, message: str) -> str:
@@ -146,9 +152,20 @@ def _datetime_filter(context: Context, value: datetime, style: str = "medium") -
     return moment(value, context["locale"], context.get("timezone"), style)
 
 
+@pass_context
+def _duration_filter(context: Context, value: timedelta, ago: bool = False) -> str:
+    return duration(value, context["locale"], ago)
+
+
 def install(env) -> None:
     """Give a Jinja environment gettext/ngettext (new style, autoescaped) and the Babel filters."""
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(_jinja_gettext, _jinja_ngettext, newstyle=True)
-    env.filters.update(number=_number_filter, percent=_percent_filter, date=_date_filter, datetime=_datetime_filter)
+    env.filters.update(
+        number=_number_filter,
+        percent=_percent_filter,
+        date=_date_filter,
+        datetime=_datetime_filter,
+        duration=_duration_filter,
+    )
     env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=LOCALES)

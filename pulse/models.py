@@ -450,3 +450,35 @@ class OutboxMessage(Model):
     class Meta:
         table = "outbox_message"
         indexes = (("status", "next_attempt_at"),)
+
+
+class WorkerHeartbeat(Model):
+    """One row per worker process (host:pid), written after each loop of its outbox: when it last finished a loop
+    and what the SMTP relay last said. Kept in the database, so /healthz and the Delivery page of any web process
+    see workers that run on other machines."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=128, unique=True)
+    started_at = fields.DatetimeField()
+    last_loop_at = fields.DatetimeField()
+    last_smtp_ok_at = fields.DatetimeField(null=True)
+    last_smtp_error = fields.TextField(null=True)
+    last_smtp_error_at = fields.DatetimeField(null=True)
+    # since when the relay has failed with no success in between (None while it works)
+    smtp_failing_since = fields.DatetimeField(null=True)
+    sent = fields.BigIntField(default=0)
+    refused = fields.BigIntField(default=0)
+    connection_failures = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "worker_heartbeat"
+
+
+class HealthProbe(Model):
+    """The one row /healthz rewrites to learn whether the database still accepts writes."""
+
+    id = fields.IntField(primary_key=True)
+    checked_at = fields.DatetimeField()
+
+    class Meta:
+        table = "health_probe"

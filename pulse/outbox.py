@@ -85,7 +85,13 @@ class Dispatcher:
         self.breaker_until = 0.0  # monotonic time before which no connection is tried
         self.breaker_trips = 0
         self.connections = 0  # opened so far (the admin page and tests read it)
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # the relay's last failure (unreachable, broke off, timed out)
+        self.last_error_at: datetime | None = None
+        self.last_ok_at: datetime | None = None  # the relay last accepted a message
+        # since this dispatcher started, for its logs and its worker's heartbeat (pulse.health)
+        self.sent = 0
+        self.refused = 0  # refused permanently (5xx)
+        self.connection_failures = 0  # connections that could not be opened, broke off or timed out
 
     @property
     def stale_after(self) -> timedelta:
@@ -204,16 +210,42 @@ class Dispatcher:
         delay = min(BREAKER_BASE * 2**self.breaker_trips, BREAKER_CAP)
         self.breaker_trips += 1
         self.breaker_until = time.monotonic() + delay
-        self.last_error = error
+        self._relay_failed(error)
         log.error(
-            "SMTP relay %s:%s unreachable (%s): %d e-mails wait %.0f s",
+            "SMTP relay %s:%s unreachable (%s): %d e-mails wait %.0f s; %s since the worker started",
             self.settings.smtp_host,
             self.settings.smtp_port,
             error,
             waiting,
             delay,
+            _failed_connections(self.connection_failures),
         )
         return delay
+
+    def _relay_failed(self, error: str) -> None:
+        self.connection_failures += 1
+        self.last_error, self.last_error_at = error, datetime.now(UTC)
+
+    def _broke_off(self, row: Due, error: str, not_before: timedelta = timedelta(0)) -> Result:
+        """The connection broke off or timed out in the middle of a message: logged, counted, retried."""
+        self._relay_failed(error)
+        result = self._retry(row, error, not_before)
+        if result.status != "retry":
+            outcome = "given up"
+        elif not_before:
+            outcome = f"retried in {not_before.total_seconds() / 60:.0f} min or later"
+        else:
+            outcome = "retried with backoff"
+        log.warning(
+            "SMTP relay %s:%s failed while sending e-mail %s (%s): %s; %s since the worker started",
+            self.settings.smtp_host,
+            self.settings.smtp_port,
+            row.id,
+            error,
+            outcome,
+            _failed_connections(self.connection_failures),
+        )
+        return result
 
     def _prepare(self, row: Due) -> mail.OutgoingMail | Result:
         """The message to send, or the result that says why it must not be sent."""
@@ -241,10 +273,12 @@ class Dispatcher:
             return self._refusal(row, error.code, error.message, bounce=False)
         except (aiosmtplib.SMTPTimeoutError, TimeoutError) as error:
             await self.close()  # the relay may have queued it: retry, but not before its queue would deliver
-            return self._retry(row, f"{type(error).__name__}: {error}", AFTER_TIMEOUT)
+            return self._broke_off(row, f"{type(error).__name__}: {error}", AFTER_TIMEOUT)
         except (aiosmtplib.SMTPException, OSError) as error:
             await self.close()
-            return self._retry(row, f"{type(error).__name__}: {error}")
+            return self._broke_off(row, f"{type(error).__name__}: {error}")
+        self.sent += 1
+        self.last_ok_at = datetime.now(UTC)
         return Result(row.id, "sent")
 
     async def _reset(self) -> None:
@@ -260,6 +294,14 @@ class Dispatcher:
         error = f"{code} {text}".strip()
         if 400 <= code < 500:
             return self._retry(row, error)
+        self.refused += 1
+        log.warning(
+            "e-mail %s refused permanently by the relay (%s): %s; %d refused since the worker started",
+            row.id,
+            error,
+            "the address is marked bounced" if bounce and row.invitation_id else "not retried",
+            self.refused,
+        )
         return Result(row.id, "bounced" if bounce else "failed", error)
 
     def _retry(self, row: Due, error: str, not_before: timedelta = timedelta(0)) -> Result:
@@ -347,6 +389,10 @@ class Dispatcher:
 
 
 CASE_KINDS = ("case_opened", "case_escalated")
+
+
+def _failed_connections(count: int) -> str:
+    return f"{count} failed connection" + ("" if count == 1 else "s")
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,98 @@
-"""Tortoise's SQLite backend, with every transaction begun by BEGIN IMMEDIATE.
+"""Tortoise's SQLite backend, with every transaction begun by BEGIN IMMEDIATE, and safe when the file fails.
 
 A deferred BEGIN takes the write lock only at the first write; when another process wrote in between, SQLite
 cannot upgrade the read and fails at once with "database is locked", without waiting for the busy timeout. With
 BEGIN IMMEDIATE the lock is taken up front, the busy timeout applies, and `pulse serve` and `pulse worker` (or
 `pulse send-due`) can share one SQLite file: writers queue for each other instead of failing.
+
+Tortoise 1.1.9 takes its connection lock before it opens the connection or begins the transaction, and gives it
+back only when the block ends: when opening or BEGIN fails (a file that cannot be opened, a lock held past the
+busy timeout, a read-only file), the lock is never released and every later query waits forever. Here a failed
+start gives the lock back, a half-opened connection is closed, and a transaction whose COMMIT failed (a full
+disk) is rolled back, so nothing of it can be committed later by accident.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+from typing import Any
 
+from tortoise.backends.base.client import ConnectionWrapper
 from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionContext, SqliteTransactionWrapper
+from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
 
 class ImmediateTransaction(SqliteTransactionWrapper):
     async def begin(self) -> None:
         try:
-            await self._connection.commit()
+            if self._connection.in_transaction:  # left open by a COMMIT that failed: never commit it now
+                await self._connection.rollback()
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TransactionManagementError(exc) from exc
 
 
+class SafeConnectionWrapper(ConnectionWrapper):
+    async def __aenter__(self) -> Any:
+        await self._lock.acquire()
+        try:
+            await self.ensure_connection()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self.connection
+
+
+class SafeTransactionContext(SqliteTransactionContext):
+    async def __aenter__(self) -> Any:
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            self.token = get_connections().set(self.connection_name, self.connection)
+        except BaseException:
+            self._trxlock.release()
+            raise
+        try:
+            await self.connection.begin()
+        except BaseException:
+            get_connections().reset(self.token)
+            self._trxlock.release()
+            raise
+        return self.connection
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            await super().__aexit__(exc_type, exc_val, exc_tb)
+        except BaseException:
+            # the COMMIT (or ROLLBACK) failed: roll back what is left, under the lock, so the next one starts clean
+            async with self._trxlock:
+                with contextlib.suppress(Exception):
+                    connection = self.connection._connection
+                    if connection is not None and connection.in_transaction:
+                        await connection.rollback()
+            raise
+
+
 class ImmediateSqliteClient(SqliteClient):
+    async def create_connection(self, with_db: bool) -> None:
+        try:
+            await super().create_connection(with_db)
+        except BaseException:
+            # e.g. the file opened but a pragma failed (read-only): do not keep a half-configured connection
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(connection.close())
+            raise
+
+    def acquire_connection(self) -> ConnectionWrapper:
+        return SafeConnectionWrapper(self._lock, self)
+
     def _in_transaction(self) -> SqliteTransactionContext:
-        return SqliteTransactionContext(ImmediateTransaction(self), self._lock)
+        return SafeTransactionContext(ImmediateTransaction(self), self._lock)
 
 
 client_class = ImmediateSqliteClient

@@ -14,6 +14,8 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from pulse import storage
+
 log = logging.getLogger("pulse.writer")
 
 Job = Callable[[], Awaitable[Any]]
@@ -49,7 +51,8 @@ class GroupCommit:
                         except Exception as error:  # the job's own failure, reported to its caller only
                             outcomes.append((future, None, error))
             except Exception as error:  # the commit itself failed: nothing of this batch is stored
-                log.exception("group commit of %d writes failed", len(batch))
+                if storage.fault(error) is None:  # a full disk or a lost database is told by each caller's 503
+                    log.exception("group commit of %d writes failed", len(batch))
                 outcomes = [(future, None, error) for _, future in batch]
             for future, result, error in outcomes:
                 if future.done():

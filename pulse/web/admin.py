@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count
 
-from pulse import accounts
+from pulse import accounts, health
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.models import ApiKey, FlaggedAttempt, OutboxMessage, Team, User, UserTeam, WebhookDelivery
@@ -204,7 +204,10 @@ async def delivery(request: Request) -> Response:
     flagged = dict(await FlaggedAttempt.all().annotate(n=Count("id")).group_by("reason").values_list("reason", "n"))
     hooks = dict(await WebhookDelivery.all().annotate(n=Count("id")).group_by("status").values_list("status", "n"))
     failures = await OutboxMessage.filter(status="failed").order_by("-id").limit(20)
-    return p.render("admin/delivery.html", {"outbox": outbox, "flagged": flagged, "hooks": hooks, "failures": failures})
+    context = {"outbox": outbox, "flagged": flagged, "hooks": hooks, "failures": failures}
+    found = await health.report(p.state.settings, probe=False)  # the same facts /healthz reports
+    context |= {"health": found, "stale_after": health.stale_after(p.state.settings), "due_limit": health.DUE_LIMIT}
+    return p.render("admin/delivery.html", context)
 
 
 ROUTES = [

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from urllib.parse import quote
 
+import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from tortoise.exceptions import BaseORMException
 
-from pulse import logs
+from pulse import logs, storage
 from pulse.errors import PulseError
 from pulse.i18n import N_
 from pulse.web.templating import render
@@ -33,6 +36,7 @@ PAGE_TITLES = {
 PAGE_HINTS = {
     404: N_("The address may be mistyped, or the page may have moved."),
     500: N_("The error has been logged. Please try again in a moment."),
+    503: N_("Pulse cannot use its database at the moment. Please try again in a few minutes."),
 }
 API_MESSAGES = {404: "No such endpoint.", 405: "Method not allowed.", 500: "Internal server error."}
 
@@ -89,4 +93,38 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, API_MESSAGES[500])
 
 
-HANDLERS = {PulseError: pulse_error, HTTPException: http_error, Exception: server_error}
+def _faults(request: Request) -> storage.Repeats:
+    """This app's run of database faults, so that a hundred 503s in a row make one log line, not a hundred."""
+    state = request.app.state
+    if not hasattr(state, "storage_faults"):
+        state.storage_faults = storage.Repeats(log)
+    return state.storage_faults
+
+
+async def storage_error(request: Request, exc: Exception) -> Response:
+    """A database that cannot store or answer is a 503 with a sentence and Retry-After, not a 500; anything else
+    the driver raised (a constraint, a bug) is still a 500."""
+    found = storage.fault(exc, request.app.state.settings.database_url)
+    if found is None:
+        return await server_error(request, exc)
+    route, _ = logs.redact(logs.secret_routes(request.app.routes), request.url.path)
+    if _faults(request).failed("web", found.kind, found.detail):  # the first of a run; then summaries
+        log.warning("database fault (%s) on %s %s: answering 503", found.detail, request.method, route)
+    response = error_response(request, 503, found.sentence)
+    response.headers["retry-after"] = str(found.retry_after)
+    return response
+
+
+# Exceptions a driver raises are looked at by storage_error: BaseORMException (Tortoise's wrappers), sqlite3 and
+# asyncpg errors that reach us unwrapped (a failed COMMIT, a pool that cannot connect) and OSError (a refused
+# connection). Registered by class, they are answered here and not re-raised to the server as a crash.
+HANDLERS = {
+    PulseError: pulse_error,
+    HTTPException: http_error,
+    BaseORMException: storage_error,
+    sqlite3.Error: storage_error,
+    asyncpg.PostgresError: storage_error,
+    asyncpg.InterfaceError: storage_error,
+    OSError: storage_error,
+    Exception: server_error,
+}

@@ -8,15 +8,18 @@ import plotly
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from pulse import db
+from pulse import health
 from pulse.web.templating import render
 
 
 async def healthz(request: Request) -> Response:
-    """200 when Pulse and its database answer, 503 otherwise (for load balancers and monitors)."""
-    if await db.database_ok():
-        return JSONResponse({"status": "ok", "database": "ok"})
-    return JSONResponse({"status": "unavailable", "database": "unavailable"}, status_code=503)
+    """200 when the database takes a write, a worker loops and no e-mail waits too long; 503 with the reasons
+    otherwise (for monitors; README "Operations" lists every field)."""
+    settings = request.app.state.settings
+    found = await health.report(settings)
+    return JSONResponse(
+        found.as_json(settings), status_code=200 if found.healthy else 503, headers={"cache-control": "no-store"}
+    )
 
 
 async def home(request: Request) -> Response:
