@@ -105,15 +105,6 @@ async def pending_migrations(url: str) -> list[str]:
     return [f"{step.migration.app_label}.{step.migration.name}" for step in steps if not step.backward]
 
 
-async def database_ok() -> bool:
-    """True when the database answers a trivial query."""
-    try:
-        await connections.get("default").execute_query("SELECT 1")
-    except Exception:  # any driver error means "unavailable" to a health check
-        return False
-    return True
-
-
 def dialect() -> str:
     """'sqlite' or 'postgres' for the open default connection."""
     return connections.get("default").capabilities.dialect
