@@ -10,7 +10,6 @@ default), so every bound below is measured against that setting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -26,7 +25,8 @@ from pulse.models import OutboxMessage
 from pulse.outbox import AFTER_TIMEOUT, Dispatcher
 from pulse.rendering import environment
 from pulse.touchpoints import ingest
-from tests.conftest import ENGINE, event, free_port
+from tests.conftest import ENGINE, event
+from tests.faults import Proxy, fill, tmpfs
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIM = 3  # seconds: PULSE_OUTBOX_CLAIM_SECONDS for the workers of these tests
@@ -146,20 +146,10 @@ async def test_two_healthy_workers_with_a_slow_relay_never_take_each_others_mess
     assert "claim passed to another worker" not in log.read_text()
 
 
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str = "4m"):
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 @pytest.mark.skipif(ENGINE != "sqlite", reason="a disk fault of the SQLite file; PostgreSQL has its outage test")
 async def test_a_full_disk_stops_sending_and_loses_nothing(mail_app, mail_settings, catalog, smtp, tmp_path):
     total = 120
-    with tmpfs(tmp_path / "disk") as disk:
+    with tmpfs(tmp_path / "disk", size="8m") as disk:
         database = disk / "pulse.sqlite3"
         source = mail_settings.database_url.removeprefix("sqlite://").split("?")[0]
         await queue(mail_settings, catalog, total)
@@ -172,11 +162,7 @@ async def test_a_full_disk_stops_sending_and_loses_nothing(mail_app, mail_settin
         worker = start_worker(mail_settings, smtp.port, log, database_url=f"sqlite://{database}")
         try:
             await wait_for(received(smtp, 20), 30)
-            filler = disk / "filler"
-            with contextlib.suppress(OSError), filler.open("wb") as out:
-                while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
+            filler = fill(disk)
             await asyncio.sleep(1)
             during = len(smtp.received)
             await asyncio.sleep(3)
@@ -192,43 +178,6 @@ async def test_a_full_disk_stops_sending_and_loses_nothing(mail_app, mail_settin
         counts = deliveries(smtp)
         assert len(counts) == total, log.read_text()[-3000:]
         assert sum(n - 1 for n in counts.values()) <= 1, counts.most_common(3)
-
-
-class Proxy:
-    """A TCP proxy in front of PostgreSQL that can be cut (connections dropped, new ones refused) and restored."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-        self.links: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def _serve(self, reader, writer) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self.links |= {writer, up_writer}
-
-        async def pipe(source, sink) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def cut(self) -> None:
-        self.server.close()
-        for link in list(self.links):
-            link.transport.abort()
-        self.links.clear()
-        await self.server.wait_closed()
 
 
 @pytest.mark.skipif(ENGINE != "postgres", reason="a PostgreSQL outage")

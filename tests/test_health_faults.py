@@ -24,33 +24,14 @@ from tortoise.connection import connections
 
 from pulse import i18n
 from pulse.app import create_app
-from tests.conftest import ENGINE, PASSWORD, event, free_port, make_key, make_settings, persona
+from tests.conftest import ENGINE, PASSWORD, event, make_key, make_settings, persona
+from tests.faults import Proxy, fill, tmpfs
 
 FULL = "The database's disk is full: nothing can be stored until space is freed. Try again later."
 READ_ONLY = "The database is read-only: nothing can be stored until it is writable again. Try again later."
 BUSY = "The database is busy with another writer. Try again in a few seconds."
 AWAY = "The database cannot be reached. Try again later."
 PAGE_HINT = "Pulse cannot use its database at the moment. Please try again in a few minutes."
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str = "2m"):
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Write zeros until the disk is full; the file that holds them."""
-    filler = disk / "filler"
-    with contextlib.suppress(OSError), filler.open("wb") as out:
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
-    return filler
 
 
 def sqlite_copy(source_url: str, target: Path) -> str:
@@ -163,45 +144,6 @@ async def test_a_database_locked_past_the_busy_timeout_answers_503_and_does_not_
             other.close()
         assert (await post_event(http, key, 30)).status_code == 202
         assert (await within(10, http.get("/healthz"))).status_code == 200
-
-
-class Proxy:
-    """A TCP proxy in front of PostgreSQL: `cut` drops every connection and refuses new ones; `start` again."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-        self.links: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self.links |= {writer, up_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def cut(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            for link in list(self.links):
-                link.transport.abort()
-            self.links.clear()
-            await self.server.wait_closed()
-            self.server = None
 
 
 @pytest.mark.skipif(ENGINE != "postgres", reason="a PostgreSQL outage")

@@ -18,6 +18,7 @@ import pytest
 
 from pulse import db
 from tests.conftest import ENGINE, POSTGRES_URL, free_port
+from tests.faults import tmpfs
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_MIGRATED = "Error: The database is not migrated — run `pulse migrate`.\n"
@@ -46,16 +47,6 @@ def one_sentence(result: subprocess.CompletedProcess, expected: str) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr == expected
     assert "Traceback" not in result.stdout + result.stderr
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str = "2m"):
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.mark.parametrize("command", ["serve", "migrate", "send-due"])
