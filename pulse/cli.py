@@ -80,7 +80,8 @@ async def _worker(settings: Settings) -> None:
         return
     if settings.is_sqlite:
         print(
-            "Note: on SQLite, `pulse serve` already runs the worker; a separate worker is for PostgreSQL.",
+            "Note: on SQLite, `pulse serve` runs the worker loops itself; start it with --no-worker when this "
+            "worker shares its file (writers take turns: each transaction begins IMMEDIATE and waits its turn).",
             file=sys.stderr,
         )
     await Tortoise.init(config=db.tortoise_config(settings.database_url))  # in this task: its context is ours
