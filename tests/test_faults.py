@@ -25,7 +25,7 @@ from pulse.models import OutboxMessage
 from pulse.outbox import AFTER_TIMEOUT, Dispatcher
 from pulse.rendering import environment
 from pulse.touchpoints import ingest
-from tests.conftest import ENGINE, event
+from tests.conftest import ENGINE, SmtpSink, event, free_port
 from tests.faults import Proxy, fill, tmpfs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,3 +265,62 @@ async def test_a_relay_that_times_out_after_data_is_not_retried_before_its_queue
     [row] = await OutboxMessage.all()
     assert row.status == "pending" and "Timeout" in row.last_error
     assert row.next_attempt_at >= began + AFTER_TIMEOUT
+
+
+class MoodySink(SmtpSink):
+    """A relay having a bad day: busy (451) for a while, some addresses unknown (550), one connection dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = True
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bad"):
+            return "550 5.1.1 No such user"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.busy:
+            return "451 4.3.0 Busy, try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_relay_having_a_bad_day_delivers_everything_once_and_bad_addresses_never_block(
+    mail_app, mail_settings, catalog
+):
+    from aiosmtpd.controller import Controller
+
+    sink = MoodySink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), decode_data=False)
+    controller.start()
+    try:
+        settings = mail_settings.replace(smtp_port=controller.port, outbox_batch=10)
+        occurred = (datetime.now(UTC) - timedelta(minutes=90)).isoformat()
+        bad = {3, 11, 17}
+        events = [
+            event(n, occurred_at=occurred, contact_email=f"{'bad' if n in bad else 'good'}{n}@example.com")
+            for n in range(24)
+        ]
+        await ingest(events, catalog, settings)
+        dispatcher = Dispatcher(settings, catalog, environment())
+        for _ in range(3):  # busy: every good message is put back with backoff; unknown addresses bounce at once
+            await dispatcher.step()
+        rows = await OutboxMessage.all()
+        assert {r.status for r in rows if r.to_email.startswith("good")} == {"pending"}
+        assert all(r.next_attempt_at > datetime.now(UTC) for r in rows if r.status == "pending")  # backoff
+        assert {r.status for r in rows if r.to_email.startswith("bad")} == {"failed"}
+        sink.busy = False
+        sink.drop_next = 1  # and one connection breaks off in the middle of DATA
+        for _ in range(20):
+            await OutboxMessage.filter(status="pending").update(next_attempt_at=datetime.now(UTC))
+            dispatcher.breaker_until = 0  # time passes
+            await dispatcher.step()
+            if not await OutboxMessage.filter(status="pending").exists():
+                break
+        await dispatcher.close()
+        counts = deliveries(sink)
+        assert len(counts) == 21 and set(counts.values()) == {1}
+        assert not any(m["To"].startswith("bad") for m in sink.received)
+        assert await OutboxMessage.filter(status="sent").count() == 21
+    finally:
+        controller.stop()
