@@ -14,7 +14,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
-from pulse import engagement, followups, health, responses, storage, webhooks
+import aiosmtplib
+
+from pulse import engagement, followups, health, mail, responses, storage, webhooks
 from pulse.catalog import Catalog
 from pulse.models import Invitation
 from pulse.outbox import Dispatcher
@@ -92,6 +94,28 @@ def _failed(name: str, error: Exception, settings: Settings, failures: storage.R
         log.exception(message, name, text, BACKOFF_CAP)
 
 
+async def check_relay(settings: Settings) -> None:
+    """At start-up, say at once and in one line when the SMTP relay cannot be reached (the outbox would only
+    find out when the first e-mail is due)."""
+    client = mail.smtp_client(settings)
+    try:
+        await asyncio.wait_for(client.connect(), settings.smtp_timeout)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+        client.close()
+        log.error(
+            "PULSE_SMTP_HOST/PULSE_SMTP_PORT: cannot reach the SMTP relay at %s:%s (%s) — e-mails wait until it "
+            "answers; start it, or correct the settings.",
+            settings.smtp_host,
+            settings.smtp_port,
+            error or type(error).__name__,
+        )
+        return
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
 @contextlib.asynccontextmanager
 async def running(settings: Settings, catalog: Catalog, *, enabled: bool = True) -> AsyncIterator[None]:
     """Run every loop as a task while the block runs; stop them cleanly after it."""
@@ -109,6 +133,7 @@ async def running(settings: Settings, catalog: Catalog, *, enabled: bool = True)
         asyncio.create_task(_loop(name, step, settings, stop, failures), name=f"pulse-{name}")
         for name, step in steps(settings, catalog, beat).items()
     ]
+    tasks.append(asyncio.create_task(check_relay(settings), name="pulse-check-relay"))
     log.info("worker started: %s", ", ".join(t.get_name() for t in tasks))
     try:
         yield

@@ -226,7 +226,12 @@ async def test_a_relay_that_hangs_opens_the_circuit_and_sigterm_still_stops_the_
     log = tmp_path / "worker.log"
     worker = start_worker(mail_settings, port, log)
     try:
-        await asyncio.sleep(6)  # one connect timeout (2 s), then the circuit is open for 30 s
+
+        async def tripped() -> bool:  # one connect timeout (2 s), then the circuit is open for 30 s
+            return "unreachable" in log.read_text()
+
+        await wait_for(tripped, 20)
+        await asyncio.sleep(2)
         text = log.read_text()
         assert text.count("unreachable") == 1, text  # one line, not one per message
         assert await OutboxMessage.filter(status="sending").count() == 0  # the batch was given back
@@ -324,3 +329,18 @@ async def test_a_relay_having_a_bad_day_delivers_everything_once_and_bad_address
         assert await OutboxMessage.filter(status="sent").count() == 21
     finally:
         controller.stop()
+
+
+async def test_a_wrong_smtp_host_is_named_at_start_up(mail_app, mail_settings, tmp_path):
+    log = tmp_path / "worker.log"
+    worker = start_worker(mail_settings, free_port(), log)  # nothing listens there
+    try:
+
+        async def said() -> bool:
+            return "cannot reach the SMTP relay" in log.read_text()
+
+        await wait_for(said, 15)
+    finally:
+        stop(worker)
+    line = next(line for line in log.read_text().splitlines() if "cannot reach the SMTP relay" in line)
+    assert "PULSE_SMTP_HOST/PULSE_SMTP_PORT" in line and "127.0.0.1" in line
