@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from pulse import db
+from pulse import db, fields
 from pulse.catalog import Catalog
 from pulse.errors import BadRequest
 from pulse.models import Team
@@ -53,17 +53,18 @@ def parse_options(params: dict[str, str], catalog: Catalog) -> Options:
         raise BadRequest(f"Unknown survey {survey!r}; the surveys are {', '.join(s.id for s in catalog)}.")
     if survey and catalog.get(survey).audience == "employee":
         raise BadRequest("Employee pulses are not exported answer by answer: that would break their anonymity.")
-    dates = {}
-    for name in ("since", "until"):
-        if params.get(name):
-            try:
-                dates[name] = date.fromisoformat(params[name])
-            except ValueError:
-                raise BadRequest(f"{name} must be a date such as 2026-03-01.") from None
+    dates = {name: fields.parse_date(params[name], name) for name in ("since", "until") if params.get(name)}
     bom = params.get("bom", "0")
     if bom not in ("0", "1", "true", "false"):
         raise BadRequest("bom must be 1 or 0.")
-    return Options(survey, dates.get("since"), dates.get("until"), params.get("team") or None, bom in ("1", "true"))
+    team = fields.TEAM.check(params["team"], "team") if params.get("team") else None
+    return Options(survey, dates.get("since"), dates.get("until"), team, bom in ("1", "true"))
+
+
+async def check_team(options: Options) -> None:
+    """Refuse a team that does not exist before anything is sent: once a stream has begun, its 200 is out."""
+    if options.team and not await Team.exists(slug=options.team):
+        raise BadRequest(f"No team has the slug {options.team!r}.")
 
 
 async def rows(options: Options, catalog: Catalog, segments: Iterable[str]) -> AsyncIterator[list[str]]:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from pulse import followups, rollups, webhooks
+from pulse import fields, followups, rollups, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
 from pulse.settings import Settings
@@ -70,8 +70,13 @@ def snapshot(invitation: Invitation | None, settings: Settings, extra: dict | No
     if contact is not None:
         for name in settings.segment_attributes:
             value = (contact.attributes or {}).get(name)
-            if value is not None:
-                dims[name] = value if isinstance(value, str) else json.dumps(value)  # segments are text
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)  # segments are text
+            # Ingest refuses a value the rollups cannot hold, but one stored before a setting named it as a segment
+            # may be longer: the answer is kept without that segment rather than lost to the rollup's column.
+            if fields.SEGMENT_VALUE.problem(text) is None:
+                dims[name] = text
         if contact.first_purchase_at and touchpoint is not None:
             dims["days_since_sale"] = max((touchpoint.occurred_at - contact.first_purchase_at).days, 0)
     return dims

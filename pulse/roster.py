@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from pulse import i18n
+from pulse import fields, i18n
 from pulse.models import Employee, Team
-from pulse.touchpoints import EMAIL, LOCALE_TAG
+from pulse.touchpoints import EMAIL
 
 FIELDS = {
     "external_id",
@@ -29,7 +28,6 @@ FIELDS = {
 }
 COARSE = ("location", "role_family")
 TENURE_BANDS = (("<1y", 0, 365), ("1-2y", 365, 730), ("2-5y", 730, 1826), ("5y+", 1826, None))
-CODE = re.compile(r"^[\w .&/-]{1,64}$")
 
 
 def tenure_band(start: date | None, on: date) -> str | None:
@@ -57,6 +55,19 @@ class RowResult:
         return data
 
 
+TEXT_FIELDS = {
+    "external_id": fields.EMPLOYEE_ID,
+    "email": fields.EMPLOYEE_EMAIL,
+    "name": fields.EMPLOYEE_NAME,
+    "team": fields.TEAM,
+    "locale": fields.EMPLOYEE_LOCALE,
+    "timezone": fields.EMPLOYEE_TIMEZONE,
+    "start_date": fields.Text(10),
+    "location": fields.EMPLOYEE_LABEL,
+    "role_family": fields.EMPLOYEE_LABEL,
+}
+
+
 def _parse(row: dict, teams: dict[str, int], today: date) -> tuple[dict | None, list[dict[str, str]]]:
     errors: list[dict[str, str]] = []
 
@@ -67,20 +78,30 @@ def _parse(row: dict, teams: dict[str, int], today: date) -> tuple[dict | None, 
         return None, [{"field": "(row)", "message": "each employee must be an object"}]
     for name in sorted(set(row) - FIELDS):
         bad(name, f"{name} is not a known field")
-    text = {k: (str(v).strip() if v is not None else "") for k, v in row.items()}
-    if not text.get("external_id"):
+    text: dict[str, str] = {}
+    for name, spec in TEXT_FIELDS.items():
+        value = row.get(name)
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, str | int | float):
+            bad(name, f"{name} must be a string")
+            continue
+        text[name] = str(value).strip()
+        if text[name] and (problem := spec.problem(text[name])):
+            bad(name, f"{name} {problem}")
+            text[name] = ""  # reported once: the checks below see no value
+    if not text.get("external_id") and "external_id" not in {e["field"] for e in errors}:
         bad("external_id", "external_id is required")
     email = text.get("email", "").lower()
     if not email:
-        bad("email", "email is required")
+        if "email" not in {e["field"] for e in errors}:
+            bad("email", "email is required")
     elif not EMAIL.match(email) or not email.split("@")[0].isascii():
         bad("email", "email is not an e-mail address")
     team = text.get("team") or None
     if team and team not in teams:
         bad("team", f"team {team!r} does not exist (create it under Admin → Teams first)")
     locale = text.get("locale") or None
-    if locale and not LOCALE_TAG.match(locale):
-        bad("locale", "locale must be a language tag such as pl or it-IT")
     start = None
     if text.get("start_date"):
         try:
@@ -93,15 +114,12 @@ def _parse(row: dict, teams: dict[str, int], today: date) -> tuple[dict | None, 
     active_raw = str(row.get("active", "true")).strip().lower()
     if active_raw not in {"true", "false", "1", "0", "yes", "no", ""}:
         bad("active", "active must be true or false")
-    for name in COARSE:
-        if text.get(name) and not CODE.match(text[name]):
-            bad(name, f"{name} must be a short label (letters, digits, spaces, - & /)")
     if errors:
         return None, errors
     return {
-        "external_id": text["external_id"][:200],
+        "external_id": text["external_id"],
         "email": email,
-        "name": text.get("name", "")[:200],
+        "name": text.get("name", ""),
         "team_id": teams[team] if team else None,
         "locale": i18n.supported(locale) or locale,
         "timezone": text.get("timezone") or None,

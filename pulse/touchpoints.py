@@ -19,7 +19,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from pulse import db, i18n, rules
+from pulse import db, fields, i18n, rules
 from pulse.catalog import Catalog
 from pulse.models import Employee, Invitation, OutboxMessage, Team
 from pulse.settings import Settings
@@ -27,9 +27,6 @@ from pulse.settings import Settings
 MAX_BATCH = 1000
 CLOCK_SKEW = timedelta(minutes=5)
 EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
-CODE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
-SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
 EVENT_FIELDS = {
     "external_id",
     "source",
@@ -110,12 +107,10 @@ def _text(
     data: dict,
     name: str,
     errors: _Errors,
+    spec: fields.Text,
     *,
     prefix: str = "",
     required: bool = False,
-    max_length: int = 200,
-    pattern: re.Pattern | None = None,
-    hint: str = "",
 ) -> str | None:
     value = data.get(name)
     label = f"{prefix}{name}"
@@ -129,11 +124,8 @@ def _text(
         errors.add(label, f"{label} must be a string")
         return None
     value = value.strip()
-    if len(value) > max_length:
-        errors.add(label, f"{label} must be at most {max_length} characters")
-        return None
-    if pattern and not pattern.match(value):
-        errors.add(label, f"{label} {hint}")
+    if problem := spec.problem(value):
+        errors.add(label, f"{label} {problem}")
         return None
     return value
 
@@ -148,71 +140,72 @@ def _mailbox(email: str, errors: _Errors) -> str:
         errors.add("contact.email", "contact.email must have an ASCII part before the @ (SMTPUTF8 is not supported)")
         return email
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
+        mailbox = f"{local}@{domain.encode('idna').decode('ascii')}"
     except UnicodeError:
         errors.add("contact.email", "contact.email has a domain that is not a valid host name")
         return email
+    if problem := fields.CONTACT_EMAIL.problem(mailbox):  # the IDNA form is longer than the address as sent
+        errors.add("contact.email", f"contact.email {problem}")
+    return mailbox
 
 
-def _attributes(value: Any, label: str, errors: _Errors) -> dict[str, Any] | None:
+def _attributes(value: Any, label: str, errors: _Errors, segments: Iterable[str] = ()) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         errors.add(label, f"{label} must be an object of names to plain values")
         return None
     for key, item in value.items():
-        if not isinstance(item, str | int | float | bool) and item is not None:
+        if problem := fields.ATTRIBUTE_NAME.problem(key):
+            errors.add(label, f"each name in {label} {problem}")
+        elif not isinstance(item, str | int | float | bool) and item is not None:
             errors.add(f"{label}.{key}", f"{label}.{key} must be a string, number, boolean or null")
+        elif isinstance(item, str) and key in segments and (problem := fields.SEGMENT_VALUE.problem(item)):
+            errors.add(f"{label}.{key}", f"{label}.{key} {problem} (it is a segment of the trends)")
+        elif isinstance(item, str) and (problem := fields.unstorable(item)):
+            errors.add(f"{label}.{key}", f"{label}.{key} {problem}")
     return value
 
 
-def parse_event(index: int, data: Any, now: datetime) -> EventIn | list[dict[str, str]]:
-    """A validated event, or the list of field errors that say what is wrong with it."""
+def _occurred_at(raw: Any, now: datetime, errors: _Errors) -> datetime | None:
+    if raw in (None, ""):
+        errors.add("occurred_at", "occurred_at is required")
+        return None
+    if not isinstance(raw, str):
+        errors.add("occurred_at", "occurred_at must be an ISO 8601 string such as 2026-03-01T10:00:00+01:00")
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        errors.add("occurred_at", "occurred_at must be an ISO 8601 date-time such as 2026-03-01T10:00:00+01:00")
+        return None
+    if parsed.tzinfo is None:
+        errors.add("occurred_at", "occurred_at must include a UTC offset, such as +01:00 or Z")
+    elif parsed.date() < fields.EARLIEST or parsed.astimezone(UTC).date() < fields.EARLIEST:
+        # checked before the conversion: 0001-01-01T00:30+01:00 has no UTC moment to convert to
+        errors.add("occurred_at", f"occurred_at must not be before {fields.EARLIEST}")
+    elif parsed - now > CLOCK_SKEW:
+        errors.add("occurred_at", "occurred_at is in the future")
+    else:
+        return parsed.astimezone(UTC)
+    return None
+
+
+def parse_event(index: int, data: Any, now: datetime, segments: Iterable[str] = ()) -> EventIn | list[dict[str, str]]:
+    """A validated event, or the list of field errors that say what is wrong with it.
+
+    `segments` names the contact attributes kept as segments of the trends (their values must fit the rollups).
+    """
     errors = _Errors()
     if not isinstance(data, dict):
         errors.add("(event)", "each event must be a JSON object")
         return errors.items
     for name in sorted(set(data) - EVENT_FIELDS):
         errors.add(name, f"{name} is not a known field")
-    external_id = _text(data, "external_id", errors, required=True)
-    source = (
-        _text(
-            data,
-            "source",
-            errors,
-            max_length=64,
-            pattern=SLUG,
-            hint="must be letters, digits, dots, dashes or underscores",
-        )
-        or "api"
-    )
-    kind = _text(
-        data,
-        "type",
-        errors,
-        required=True,
-        max_length=64,
-        pattern=CODE,
-        hint="must be a lowercase code such as support_ticket_closed",
-    )
-    occurred_at = None
-    raw_time = data.get("occurred_at")
-    if raw_time in (None, ""):
-        errors.add("occurred_at", "occurred_at is required")
-    elif not isinstance(raw_time, str):
-        errors.add("occurred_at", "occurred_at must be an ISO 8601 string such as 2026-03-01T10:00:00+01:00")
-    else:
-        try:
-            parsed = datetime.fromisoformat(raw_time)
-        except ValueError:
-            errors.add("occurred_at", "occurred_at must be an ISO 8601 date-time such as 2026-03-01T10:00:00+01:00")
-        else:
-            if parsed.tzinfo is None:
-                errors.add("occurred_at", "occurred_at must include a UTC offset, such as +01:00 or Z")
-            elif parsed - now > CLOCK_SKEW:
-                errors.add("occurred_at", "occurred_at is in the future")
-            else:
-                occurred_at = parsed.astimezone(UTC)
+    external_id = _text(data, "external_id", errors, fields.EVENT_ID, required=True)
+    source = _text(data, "source", errors, fields.SOURCE) or "api"
+    kind = _text(data, "type", errors, fields.TOUCHPOINT_TYPE, required=True)
+    occurred_at = _occurred_at(data.get("occurred_at"), now, errors)
     contact = None
     raw_contact = data.get("contact")
     if raw_contact is None:
@@ -222,39 +215,24 @@ def parse_event(index: int, data: Any, now: datetime) -> EventIn | list[dict[str
     else:
         for name in sorted(set(raw_contact) - CONTACT_FIELDS):
             errors.add(f"contact.{name}", f"contact.{name} is not a known field")
-        contact_id = _text(raw_contact, "external_id", errors, prefix="contact.", required=True)
+        contact_id = _text(raw_contact, "external_id", errors, fields.CONTACT_ID, prefix="contact.", required=True)
         if "email" not in raw_contact:
             errors.add("contact.email", "contact.email is required (it may be empty when there is none)")
-        email = _text(raw_contact, "email", errors, prefix="contact.", max_length=254) or ""
+        email = _text(raw_contact, "email", errors, fields.CONTACT_EMAIL, prefix="contact.") or ""
         if email:
             email = _mailbox(email, errors)
         contact = ContactIn(
             external_id=contact_id or "",
             email=email.lower(),
-            name=_text(raw_contact, "name", errors, prefix="contact."),
-            locale=_text(
-                raw_contact,
-                "locale",
-                errors,
-                prefix="contact.",
-                max_length=16,
-                pattern=LOCALE_TAG,
-                hint="must be a language tag such as pl or it-IT",
-            ),
-            timezone=_text(raw_contact, "timezone", errors, prefix="contact.", max_length=64),
-            attributes=_attributes(raw_contact.get("attributes"), "contact.attributes", errors),
+            name=_text(raw_contact, "name", errors, fields.CONTACT_NAME, prefix="contact."),
+            locale=_text(raw_contact, "locale", errors, fields.CONTACT_LOCALE, prefix="contact."),
+            timezone=_text(raw_contact, "timezone", errors, fields.CONTACT_TIMEZONE, prefix="contact."),
+            attributes=_attributes(raw_contact.get("attributes"), "contact.attributes", errors, segments),
         )
-    team = _text(
-        data,
-        "team",
-        errors,
-        max_length=64,
-        pattern=SLUG,
-        hint="must be a team slug: letters, digits, dots, dashes or underscores",
-    )
-    agent = _text(data, "agent", errors)
-    channel = _text(data, "channel", errors, max_length=64)
-    stage = _text(data, "stage", errors, max_length=64)
+    team = _text(data, "team", errors, fields.TEAM)
+    agent = _text(data, "agent", errors, fields.AGENT)
+    channel = _text(data, "channel", errors, fields.CHANNEL)
+    stage = _text(data, "stage", errors, fields.STAGE)
     attributes = _attributes(data.get("attributes"), "attributes", errors) or {}
     if errors.items:
         return errors.items
@@ -289,7 +267,7 @@ async def ingest(
     outcomes: list[Outcome] = []
     events: list[EventIn] = []
     for index, item in enumerate(items):
-        parsed = parse_event(index, item, now)
+        parsed = parse_event(index, item, now, settings.segment_attributes)
         if isinstance(parsed, EventIn):
             events.append(parsed)
             outcomes.append(Outcome(index, parsed.external_id, "pending"))

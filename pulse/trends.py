@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pulse import db, metrics, rollups
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest
+from pulse.fields import FILTER_VALUE, TEAM, WHOLE_NUMBER, parse_date
 
 INTERVALS = ("day", "week", "month")
 MAX_POINTS = 1000
@@ -47,13 +48,6 @@ class TrendQuery:
     filters: Mapping[str, str] = field(default_factory=dict)
 
 
-def parse_date(raw: str, name: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a date such as 2026-03-01, not {raw!r}.") from None
-
-
 def parse_survey(raw: str | None, catalog: Catalog) -> Survey:
     if not raw:
         raise BadRequest(f"survey is required; the surveys are {', '.join(s.id for s in catalog)}.")
@@ -69,7 +63,7 @@ def parse_query(params: Mapping[str, str], catalog: Catalog, segments: tuple[str
     """Read and check the query string of /api/v1/trends; every problem is a 400 with a sentence."""
     survey = parse_survey(params.get("survey"), catalog)
     window = params.get("window", "28d")
-    if not (window.endswith("d") and window[:-1].isdigit() and 1 <= int(window[:-1]) <= MAX_WINDOW_DAYS):
+    if not (window.endswith("d") and WHOLE_NUMBER.fullmatch(window[:-1]) and 1 <= int(window[:-1]) <= MAX_WINDOW_DAYS):
         raise BadRequest(f"window must be a number of days such as 28d (1d to {MAX_WINDOW_DAYS}d).")
     interval = params.get("interval", "week")
     if interval not in INTERVALS:
@@ -83,9 +77,10 @@ def parse_query(params: Mapping[str, str], catalog: Catalog, segments: tuple[str
     if by is not None and (by not in known or by == "all"):
         raise BadRequest(f"Unknown dimension {by!r} for by; use one of {', '.join(known[1:])}.")
     filters = {k: v for k, v in params.items() if k not in RESERVED and k != "lang"}
-    for name in filters:
+    for name, value in filters.items():
         if name not in known or name == "all":
             raise BadRequest(f"Unknown dimension {name!r}; filter by one of {', '.join(known[1:])}.")
+        (TEAM if name == "team" else FILTER_VALUE).check(value, name)
     question = params.get("question") or survey.question.id
     if question not in {q.id for q in survey.questions}:
         raise BadRequest(f"Survey {survey.id} has no question {question!r}.")

@@ -33,3 +33,16 @@ async def test_the_document_is_served(client):
     reply = await client.get("/api/v1/openapi.json")
     assert reply.status_code == 200
     assert reply.json()["openapi"] == "3.1.0"
+
+
+def test_the_document_states_what_storage_holds_and_what_the_catalog_offers(catalog):
+    from pulse.models import Contact
+
+    paths = document(catalog, ("plan",))["paths"]
+    body = paths["/api/v1/touchpoints"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    contact = body["oneOf"][0]["properties"]["contact"]["properties"]
+    assert contact["locale"]["maxLength"] == Contact._meta.fields_map["locale"].max_length == 8
+    survey, *_ = paths["/api/v1/trends"]["get"]["parameters"]
+    assert survey["schema"]["enum"] == ["ces", "csat", "nps"]  # customer surveys only: enps is not a trend
+    limit = next(p for p in paths["/api/v1/cases"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["type"], limit["schema"]["minimum"], limit["schema"]["maximum"]) == ("integer", 1, 1000)

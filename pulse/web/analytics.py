@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pulse import export, insights, trends
+from pulse import export, fields, insights, trends
 from pulse.errors import BadRequest
 from pulse.web.auth import api_key
 
@@ -54,10 +54,8 @@ async def get_compare(request: Request) -> Response:
 async def get_loyalty_quadrant(request: Request) -> Response:
     """Contacts by their latest CSAT (satisfied or not) and latest NPS (promoter or not)."""
     await api_key(request, "analytics:read")
-    limit = request.query_params.get("limit", "100")
-    if not limit.isdigit() or not 0 <= int(limit) <= 1000:
-        raise BadRequest("limit must be a whole number from 0 to 1000.")
-    return JSONResponse(await insights.loyalty_quadrant(request.app.state.catalog, int(limit)))
+    limit = fields.whole_number(request.query_params.get("limit", "100"), "limit", 0, 1000)
+    return JSONResponse(await insights.loyalty_quadrant(request.app.state.catalog, limit))
 
 
 async def get_lifecycle(request: Request) -> Response:
@@ -65,9 +63,9 @@ async def get_lifecycle(request: Request) -> Response:
     await api_key(request, "analytics:read")
     state = request.app.state
     survey = trends.parse_survey(request.query_params.get("survey"), state.catalog)
-    end = trends.parse_date(request.query_params["to"], "to") if request.query_params.get("to") else today(request)
+    end = fields.parse_date(request.query_params["to"], "to") if request.query_params.get("to") else today(request)
     start = (
-        trends.parse_date(request.query_params["from"], "from")
+        fields.parse_date(request.query_params["from"], "from")
         if request.query_params.get("from")
         else end - timedelta(days=365)
     )
@@ -81,6 +79,7 @@ async def get_responses_csv(request: Request) -> Response:
     await api_key(request, "responses:read")
     state = request.app.state
     options = export.parse_options(dict(request.query_params), state.catalog)
+    await export.check_team(options)
     filename = f"pulse-responses-{today(request).isoformat()}.csv"
     return StreamingResponse(
         export.csv_chunks(options, state.catalog, state.settings.segment_attributes),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,34 +12,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import followups, roster, teams, timeline, touchpoints
+from pulse import fields, followups, roster, teams, timeline, touchpoints
 from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from pulse.models import CaseNote, Contact, FollowUpCase, Team
 from pulse.models import Response as ResponseRow
 from pulse.web.auth import api_key
+from pulse.web.body import parse_json, read_body, read_json
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
-
-
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refusing (413) to read more than `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The body is larger than {limit // (1024 * 1024)} MB. Send smaller batches.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit // (1024 * 1024)} MB. Send smaller batches.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+LARGEST_BIG_ID = 2**63 - 1  # responses have 64-bit ids
 
 
 def _events_from_json(body: bytes) -> list[Any]:
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(f"The body is not valid JSON: {error}.") from None
+    data = parse_json(body)
     if isinstance(data, dict) and "events" in data:
         if set(data) != {"events"}:
             raise BadRequest("A batch is an object with only an 'events' list.")
@@ -89,17 +72,17 @@ ROUTES = [
 # --- cases, responses, timelines -------------------------------------------------------------------------
 
 
-def _cursor(raw: str | None) -> int:
+def _cursor(raw: str | None, largest: int = fields.LARGEST_ID) -> int:
     """The id after which a page starts; cursors are opaque to clients."""
     if not raw:
         return 0
     try:
         kind, _, value = base64.urlsafe_b64decode(raw.encode() + b"==").decode().partition(":")
-        if kind != "after":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise BadRequest("cursor is not valid: pass back the next_cursor of the previous page.") from None
+    except (ValueError, UnicodeError, binascii.Error):
+        kind, value = "", ""
+    if kind != "after" or not fields.WHOLE_NUMBER.fullmatch(value) or int(value) > largest:
+        raise BadRequest("cursor is not valid: pass back the next_cursor of the previous page.")
+    return int(value)
 
 
 def _next_cursor(last_id: int) -> str:
@@ -110,19 +93,11 @@ def _limit(request: Request, default: int = 100, most: int = 1000) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise BadRequest(f"limit must be a whole number from 1 to {most}.")
-    return int(raw)
+    return fields.whole_number(raw, "limit", 1, most)
 
 
 def _since(raw: str | None, name: str = "since") -> datetime | None:
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or date-time, such as 2026-03-01.") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return fields.parse_moment(raw, name) if raw else None
 
 
 async def _case_json(case: FollowUpCase, *, notes: bool = False) -> dict:
@@ -150,7 +125,7 @@ async def list_cases(request: Request) -> Response:
             raise BadRequest(f"status must be one of {', '.join(followups.STATUSES)}.")
         query = query.filter(status=status)
     if slug := request.query_params.get("team"):
-        team = await Team.get_or_none(slug=slug)
+        team = await Team.get_or_none(slug=fields.TEAM.check(slug, "team"))
         if team is None:
             raise BadRequest(f"No team has the slug {slug!r}.")
         query = query.filter(team_id__in=await teams.subtree_ids(team.id))
@@ -180,9 +155,10 @@ async def list_cases(request: Request) -> Response:
 
 async def _case(request: Request) -> FollowUpCase:
     raw = request.path_params["case_id"]
+    case_id = fields.identifier(raw)
     case = (
-        await FollowUpCase.get_or_none(id=int(raw)).select_related("owner", "team", "contact", "response")
-        if raw.isdigit()
+        await FollowUpCase.get_or_none(id=case_id).select_related("owner", "team", "contact", "response")
+        if case_id is not None
         else None
     )
     if case is None:
@@ -198,10 +174,7 @@ async def get_case(request: Request) -> Response:
 async def patch_case(request: Request) -> Response:
     await api_key(request, "cases:write")
     case = await _case(request)
-    try:
-        data = json.loads(await read_body(request, 100_000))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest('The body must be a JSON object such as {"status": "in_progress"}.') from None
+    data = await read_json(request, 100_000)
     if not isinstance(data, dict) or not data:
         raise BadRequest("The body must be a JSON object with status, owner and/or note.")
     unknown = sorted(set(data) - {"status", "owner", "note"})
@@ -210,6 +183,10 @@ async def patch_case(request: Request) -> Response:
     for name in data:
         if not isinstance(data[name], str):
             raise BadRequest(f"{name} must be a string.")
+    if "owner" in data:
+        fields.USER_EMAIL.check(data["owner"], "owner")
+    if "note" in data:
+        fields.CASE_NOTE.check(data["note"], "note")
     await followups.update_case(
         case,
         request.app.state.settings,
@@ -264,7 +241,7 @@ async def list_responses(request: Request) -> Response:
         query = query.filter(answered_at__gte=since)
     limit = _limit(request)
     rows = (
-        await query.filter(id__gt=_cursor(request.query_params.get("cursor")))
+        await query.filter(id__gt=_cursor(request.query_params.get("cursor"), LARGEST_BIG_ID))
         .order_by("id")
         .limit(limit + 1)
         .select_related("team")
@@ -281,7 +258,7 @@ async def list_responses(request: Request) -> Response:
 async def contact_timeline(request: Request) -> Response:
     """Everything that happened with one customer, in time order: the CRM's view of them."""
     await api_key(request, "responses:read")
-    external_id = request.path_params["external_id"]
+    external_id = fields.CONTACT_ID.check(request.path_params["external_id"], "external_id")
     contact = await Contact.get_or_none(external_id=external_id)
     if contact is None:
         raise NotFound(f"No contact has the external id {external_id!r}.")
@@ -311,10 +288,7 @@ async def post_employees(request: Request) -> Response:
         except (UnicodeDecodeError, ValueError, csv.Error) as error:
             raise BadRequest(f"The CSV cannot be read: {error}.") from None
     elif media in {"application/json", ""}:
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise BadRequest(f"The body is not valid JSON: {error}.") from None
+        data = parse_json(body)
         rows = data.get("employees") if isinstance(data, dict) and "employees" in data else data
         if isinstance(rows, dict):
             rows = [rows]

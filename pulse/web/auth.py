@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from pulse.errors import BadRequest, Forbidden, Unauthorized
 from pulse.models import ApiKey
 
 CSRF_FIELD = "csrf_token"
+API_KEY = re.compile(rf"pulse_[^_]{{1,{ApiKey._meta.fields_map['prefix'].max_length}}}_.{{1,200}}")
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
@@ -25,7 +27,9 @@ async def api_key(request: Request, scope: str) -> ApiKey:
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     if kind.lower() != "bearer" or not secret.strip():
         raise Unauthorized("The Authorization header must be 'Bearer <key>'.")
-    key = await find_api_key(secret.strip())
+    # Only what could be a key (pulse.accounts makes "pulse_<prefix>_<random>") is looked up: a longer prefix
+    # would be refused by its column, and that is an invalid key, not a server error.
+    key = await find_api_key(secret.strip()) if API_KEY.fullmatch(secret.strip()) else None
     if key is None:
         raise Unauthorized("This API key is not valid, or it has been revoked.")
     if scope not in key.scopes:

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from pulse import access, charts, followups, i18n, insights, metrics, rollups, timeline, trends
+from pulse import access, charts, fields, followups, i18n, insights, metrics, rollups, timeline, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, Forbidden, NotFound, PulseError
 from pulse.i18n import N_
@@ -126,9 +126,10 @@ def _range(p: Page) -> tuple[str, int, str, date, date]:
     params = p.request.query_params
     window = params.get("window", "28d")
     interval = params.get("interval", "week")
-    end = trends.parse_date(params["to"], "to") if params.get("to") else p.today()
-    start = trends.parse_date(params["from"], "from") if params.get("from") else end - timedelta(weeks=26)
-    days = int(window[:-1]) if window.endswith("d") and window[:-1].isdigit() else 28
+    end = fields.parse_date(params["to"], "to") if params.get("to") else p.today()
+    start = fields.parse_date(params["from"], "from") if params.get("from") else end - timedelta(weeks=26)
+    valid = window.endswith("d") and fields.WHOLE_NUMBER.fullmatch(window[:-1])
+    days = int(window[:-1]) if valid and 1 <= int(window[:-1]) <= trends.MAX_WINDOW_DAYS else 28
     return window, days, interval, start, end
 
 
@@ -424,9 +425,10 @@ async def case_inbox(request: Request) -> Response:
 
 
 async def _case(p: Page, raw: str) -> FollowUpCase:
+    case_id = fields.identifier(raw)
     case = (
-        await FollowUpCase.get_or_none(id=int(raw)).select_related("owner", "team", "contact", "response")
-        if raw.isdigit()
+        await FollowUpCase.get_or_none(id=case_id).select_related("owner", "team", "contact", "response")
+        if case_id is not None
         else None
     )
     if case is None:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import access, charts, engagement, metrics, trends
+from pulse import access, charts, engagement, fields, metrics, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound
 from pulse.models import Invitation, PulseRound
@@ -19,9 +19,7 @@ from pulse.web.dashboard import figure, page
 async def _round(request: Request, survey, number: str | None) -> PulseRound:
     query = PulseRound.filter(survey_id=survey.id, status="closed")
     if number:
-        if not number.isdigit():
-            raise BadRequest("round must be a round number.")
-        found = await query.filter(number=int(number)).first()
+        found = await query.filter(number=fields.whole_number(number, "round", 1, fields.LARGEST_ID)).first()
     else:
         found = await query.order_by("-number").first()
     if found is None:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
-from pulse import i18n, responses, tokens
+from pulse import fields, i18n, responses, tokens
 from pulse.catalog import Survey, localized
 from pulse.errors import BadRequest, NotFound, PulseError, TooManyRequests
 from pulse.models import Contact, Invitation, Team
@@ -115,10 +115,9 @@ def _page(
 def _score(raw: str | None, survey: Survey) -> int | None:
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"score must be a whole number between {survey.scale_min} and {survey.scale_max}") from None
+    if not fields.WHOLE_NUMBER.fullmatch(raw):  # int() would take "٣", " 3" and "3_0"
+        raise BadRequest(f"score must be a whole number between {survey.scale_min} and {survey.scale_max}")
+    value = int(raw)
     if value not in survey.scores:
         raise BadRequest(f"score must be between {survey.scale_min} and {survey.scale_max}")
     return value
@@ -141,6 +140,8 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
     comment = form.get("comment")
     if comment is not None and len(str(comment)) > responses.MAX_COMMENT:
         raise BadRequest(f"The comment must be at most {responses.MAX_COMMENT} characters.")
+    if comment is not None and (problem := fields.unstorable(str(comment))):
+        raise BadRequest(f"The comment {problem}.")
     answer = responses.Answer(
         score=score,
         comment=None if comment is None else str(comment).strip(),
@@ -247,6 +248,8 @@ async def link_page(request: Request) -> Response:
         raise
     ref = (request.query_params.get("ref") or "")[:64]
     team_slug = (request.query_params.get("team") or "")[:64]
+    if fields.unstorable(ref + team_slug):  # the printed link was changed: nothing can be kept of it
+        raise BadRequest("ref and team must not contain NUL characters.")
     team = await Team.get_or_none(slug=team_slug) if team_slug else None
     dimensions = {"channel": "link", **({"ref": ref} if ref else {})}
     team_id = team.id if team else None
@@ -320,10 +323,12 @@ async def pulse_page(request: Request) -> Response:
     scores: dict[str, int] = {}
     for question in questions:
         raw = str(form.get(f"q_{question['id']}") or "")
-        if raw.isdigit() and 0 <= int(raw) <= 10:
+        if fields.WHOLE_NUMBER.fullmatch(raw) and 0 <= int(raw) <= 10:
             scores[question["id"]] = int(raw)
     comments = {q["id"]: str(form.get(f"c_{q['id']}") or "").strip()[: responses.MAX_COMMENT] for q in questions}
     comments = {qid: text for qid, text in comments.items() if text}
+    if any(fields.unstorable(text) for text in comments.values()):
+        raise BadRequest("A comment must not contain NUL characters.")
     if len(scores) != len(questions):
         context.update(
             error=i18n.translate(locale, "Please answer every question; the comments are optional."),
