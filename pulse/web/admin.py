@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count
 
-from pulse import accounts, health
+from pulse import accounts, fields, health
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.models import ApiKey, FlaggedAttempt, OutboxMessage, Team, User, UserTeam, WebhookDelivery
@@ -67,11 +67,8 @@ async def _users_page(p: Page, error: str | None) -> Response:
 
 async def user_update(request: Request) -> Response:
     p = await page(request, "admin")
-    target = (
-        await User.get_or_none(id=int(request.path_params["user_id"]))
-        if request.path_params["user_id"].isdigit()
-        else None
-    )
+    user_id = fields.identifier(request.path_params["user_id"])
+    target = await User.get_or_none(id=user_id) if user_id is not None else None
     if target is None:
         raise NotFound("No such user.")
     form = await _form(request)

@@ -76,6 +76,8 @@ class Page:
     def team(self) -> str | None:
         """The team filter of the URL, checked against the user's scope (a manager gets their own by default)."""
         slug = self.request.query_params.get("team") or None
+        if slug is not None and (len(slug) > 64 or fields.unstorable(slug)):
+            raise BadRequest(self.t("No team has this name."))
         if self.slugs is None:
             return slug
         if slug is None:
@@ -384,6 +386,8 @@ async def contacts(request: Request) -> Response:
     """Find a customer by name, e-mail or CRM id."""
     p = await page(request, "contacts")
     q = (request.query_params.get("q") or "").strip()[:100]
+    if fields.unstorable(q):
+        raise BadRequest(p.t("The search must not contain control characters."))
     found: list[Contact] = []
     if q:
         query = Contact.filter(Q(external_id__icontains=q) | Q(email__icontains=q) | Q(name__icontains=q))
@@ -397,7 +401,9 @@ async def contacts(request: Request) -> Response:
 async def contact(request: Request) -> Response:
     """Everything that happened with one customer, in time order."""
     p = await page(request, "contacts")
-    person = await Contact.get_or_none(external_id=request.path_params["external_id"])
+    external_id = request.path_params["external_id"]
+    storable = len(external_id) <= 200 and not fields.unstorable(external_id)
+    person = await Contact.get_or_none(external_id=external_id) if storable else None
     if person is None:
         raise NotFound("No such contact.")
     ids = await access.team_ids(p.user)
@@ -453,6 +459,8 @@ async def case_page(request: Request) -> Response:
         try:
             if status is None and note is None:
                 raise BadRequest(p.t("Write a note or choose a new status."))
+            if note is not None and fields.unstorable(note):
+                raise BadRequest(p.t("The note must not contain control characters."))
             await followups.update_case(
                 case, p.state.settings, status=status if status != case.status else None, note=note, author=p.user
             )

@@ -101,9 +101,22 @@ def _faults(request: Request) -> storage.Repeats:
     return state.storage_faults
 
 
+def _unstorable_text(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("CharacterNotInRepertoireError", "UntranslatableCharacterError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def storage_error(request: Request, exc: Exception) -> Response:
     """A database that cannot store or answer is a 503 with a sentence and Retry-After, not a 500; anything else
     the driver raised (a constraint, a bug) is still a 500."""
+    if _unstorable_text(exc):  # a NUL PostgreSQL cannot keep, in a field no check caught: the request's fault
+        return error_response(request, 400, "The request contains a character that cannot be stored (NUL).")
     found = storage.fault(exc, request.app.state.settings.database_url)
     if found is None:
         return await server_error(request, exc)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from pulse import i18n, sessions
+from pulse import fields, i18n, sessions
 from pulse.errors import BadRequest, PulseError, Unauthorized
 from pulse.models import OutboxMessage, User
 from pulse.touchpoints import mail_domain
@@ -80,6 +80,8 @@ async def login_page(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get(CSRF_FIELD) or ""))
     email = str(form.get("email") or "").strip()
+    if len(email) > 254 or fields.unstorable(email):
+        email = ""  # no account has such an address: it is simply not right
     password = str(form.get("password") or "")
     next_page = safe_next(str(form.get("next") or ""))
     context = {"csrf_token": csrf_token(request), "next": next_page or "", "email": email}
@@ -129,6 +131,8 @@ async def reset_request(request: Request) -> Response:
         form = await request.form()
         check_csrf(request, str(form.get(CSRF_FIELD) or ""))
         email = str(form.get("email") or "").strip().lower()
+        if len(email) > 254 or fields.unstorable(email):
+            email = ""  # no account has such an address
         user = await User.get_or_none(email=email, is_active=True)
         now = datetime.now(UTC)
         minute = now.replace(second=0, microsecond=0)
