@@ -107,10 +107,12 @@ async def test_three_kills_of_the_worker_resend_at_most_one_message_each(
     kills = 0
     for _ in range(3):
         worker = start_worker(mail_settings, smtp.port, log)
-        before = len(smtp.received)
-        await wait_for(received(smtp, before + 20), 30)
-        worker.kill()  # SIGKILL: no chance to record or release anything
-        worker.wait()
+        try:
+            before = len(smtp.received)
+            await wait_for(received(smtp, before + 20), 30)
+        finally:
+            worker.kill()  # SIGKILL: no chance to record or release anything
+            worker.wait()
         kills += 1
     restarted = time.monotonic()
     worker = start_worker(mail_settings, smtp.port, log)
