@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pulse import webhooks
+from pulse import claims, webhooks
 from pulse.app import create_app
 from pulse.models import WebhookDelivery
 from tests.conftest import free_port, make_org, make_settings, old_nonce, sent_invitation, survey_url
@@ -120,3 +121,24 @@ async def test_a_receiver_down_for_an_hour_loses_nothing(hooked, catalog, receiv
     assert await webhooks.deliver_due(settings, now=moment) == 2
     assert {d.status for d in await WebhookDelivery.all()} == {"delivered"}
     assert [h["x-pulse-event"] for h, _ in receiver.requests] == ["case.opened", "response.recorded"]
+
+
+async def test_a_delivery_held_by_a_dead_worker_is_taken_over_once_and_its_late_result_is_not_written(
+    hooked, catalog, receiver
+):
+    app, settings = hooked
+    invitation = await sent_invitation(settings, catalog)
+    await answer(app, settings, invitation, 1, "Slow")
+    stale_after = timedelta(seconds=settings.outbox_claim_seconds)
+    held = await claims.claim("webhook_delivery", 1, "worker-that-dies", stale_after)  # then it is killed
+    assert len(held) == 1
+    assert await webhooks.deliver_due(settings, worker="healthy") == 1  # only the other event: the claim is fresh
+    later = datetime.now(UTC) + stale_after + timedelta(seconds=1)
+    assert await webhooks.deliver_due(settings, now=later, worker="healthy") == 1  # stale: taken over
+    assert len(receiver.requests) == 2  # each event once
+    # the dead worker was only frozen: its request fails now, and its result must not overwrite the new holder's
+    receiver.down = True
+    row = await WebhookDelivery.get(id=held[0])
+    async with httpx.AsyncClient(timeout=5) as client:
+        await webhooks._deliver(row, settings, client, "worker-that-dies")
+    assert (await WebhookDelivery.get(id=held[0])).status == "delivered"
