@@ -20,7 +20,20 @@ from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.settings import Settings
-from pulse.web import admin, analytics, api, dashboard, devmail, engagement, errors, openapi, public, signin, system
+from pulse.web import (
+    admin,
+    analytics,
+    api,
+    cases,
+    dashboard,
+    devmail,
+    engagement,
+    errors,
+    openapi,
+    public,
+    signin,
+    system,
+)
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
 
@@ -35,6 +48,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         Route("/healthz", system.healthz, name="healthz"),
         *signin.ROUTES,
         *dashboard.ROUTES,
+        *cases.ROUTES,
         *admin.ROUTES,
         *engagement.ROUTES,
         *public.ROUTES,
