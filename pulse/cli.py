@@ -124,12 +124,13 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pulse.app import record_survey_versions
-    from pulse.demo import DEMO_ADMIN_EMAIL, demo_present, live_touchpoints, load_demo, load_engagement
+    from pulse.demo import demo_present, live_touchpoints, load_demo, load_engagement
 
     catalog = load_catalog(settings.surveys_dir)
     async with db.connected(settings.database_url):
         if await demo_present():
-            print(f"Demo data is already loaded (sign in as {DEMO_ADMIN_EMAIL}); nothing to do.")
+            print("Demo data is already loaded; nothing to do.")
+            _print_demo_sign_ins()
             return 0
         await record_survey_versions(catalog)
         with tqdm(total=args.contacts, unit="contact", desc="Demo data", disable=args.quiet) as bar:
@@ -149,7 +150,16 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         f"{summary.invitations} invitations and {summary.responses} responses, {rounds} closed pulse rounds;"
         f" {live} surveys are being sent now."
     )
+    _print_demo_sign_ins()
     return 0
+
+
+def _print_demo_sign_ins() -> None:
+    from pulse.demo import DEMO_PASSWORD, demo_sign_ins
+
+    print("Sign in at /login as any of these (role, e-mail, password):")
+    for role, email in demo_sign_ins():
+        print(f"  {role:<8} {email:<32} {DEMO_PASSWORD}")
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from pulse.models import (
 )
 
 DEMO_ADMIN_EMAIL = "admin@pulse.local"
-# The demo admin's password is printed by `make run`; it exists only in demo databases.
+# Every demo account's password, printed by `pulse demo`; it exists only in demo databases.
 DEMO_PASSWORD = "pulse-demo-2026"  # noqa: S105
 
 TEAMS = [
@@ -70,6 +70,12 @@ class DemoSummary:
     touchpoints: int
     invitations: int
     responses: int
+
+
+def demo_sign_ins() -> list[tuple[str, str]]:
+    """(role, e-mail) of every demo account, all with DEMO_PASSWORD: what `pulse demo` prints."""
+    managers = [("manager", f"{slug}@pulse.local") for slug, _, parent, _ in TEAMS if parent]
+    return [("admin", DEMO_ADMIN_EMAIL), ("hr", "hr@pulse.local"), ("analyst", "analyst@pulse.local"), *managers]
 
 
 async def demo_present() -> bool:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 import plotly
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from pulse import health
-from pulse.web.templating import render
 
 
 async def healthz(request: Request) -> Response:
@@ -23,8 +23,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    catalog = request.app.state.catalog
-    return render(request, "home.html", {"surveys": list(catalog)})
+    """A visitor who is not signed in goes to the sign-in, in the language they asked for."""
+    lang = request.query_params.get("lang")
+    return RedirectResponse(f"/login?{urlencode({'lang': lang})}" if lang else "/login", status_code=303)
 
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
