@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,6 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from pulse import db, worker
@@ -34,10 +34,19 @@ from pulse.web import (
     signin,
     system,
 )
+from pulse.web.assets import PLOTLY_JS, StaticAssets
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+@functools.cache
+def static_files() -> StaticAssets:
+    """The files under static/ and plotly.js (no CDN, and its version always matches the plotly package)."""
+    return StaticAssets(STATIC_DIR, {"vendor/plotly.min.js": PLOTLY_JS})
+
+
 log = logging.getLogger("pulse")
 
 
@@ -55,8 +64,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         *api.ROUTES,
         *analytics.ROUTES,
         *openapi.ROUTES,
-        Route("/static/vendor/plotly.min.js", system.plotly_js, name="plotly"),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", static_files(), name="static"),  # plotly.js too, from the installed plotly package
     ]
     if settings.dev_mail_catcher:
         table += devmail.ROUTES
@@ -99,6 +107,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.templates = environment()
+    app.state.templates.globals["static_url"] = static_files().url
     app.state.link_limiter = RateLimiter(settings.link_rate_limit)
     app.state.writer = GroupCommit()
     return app

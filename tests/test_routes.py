@@ -67,7 +67,6 @@ def test_route_table():
         ("GET,HEAD", "/api/v1/insights/lifecycle"),
         ("GET,HEAD", "/api/v1/responses.csv"),
         ("GET,HEAD", "/api/v1/openapi.json"),
-        ("GET,HEAD", "/static/vendor/plotly.min.js"),
         ("MOUNT", "/static"),
     ]
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlencode
 
-import plotly
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from pulse import health
 
@@ -26,11 +24,3 @@ async def home(request: Request) -> Response:
     """A visitor who is not signed in goes to the sign-in, in the language they asked for."""
     lang = request.query_params.get("lang")
     return RedirectResponse(f"/login?{urlencode({'lang': lang})}" if lang else "/login", status_code=303)
-
-
-PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-
-
-async def plotly_js(request: Request) -> Response:
-    """plotly.js from the installed plotly package: no CDN, and the version always matches."""
-    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"cache-control": "public, max-age=86400"})
