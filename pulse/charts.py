@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pulse.metrics import SMALL_N
 
+# Colours for a light page. Figures stay scheme-neutral here: static/dashboard.js themes them from the page's CSS
+# variables (text, grid, band) and swaps each of these for a lighter shade (its DARK_SHADES) on a dark page.
 PALETTE = ["#0b5cad", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a16207", "#be185d"]
 BAND = "rgba(11, 92, 173, 0.15)"
 FEW_COLOUR = "#8a94a0"  # small samples: grey, as the pages grey their numbers
