@@ -37,7 +37,7 @@ def test_route_table():
         ("GET,HEAD", "/cases"),
         ("GET,HEAD,POST", "/cases/{case_id}"),
         ("GET,HEAD,POST", "/admin/users"),
-        ("POST", "/admin/users/{user_id}"),
+        ("GET,HEAD,POST", "/admin/users/{user_id}"),
         ("GET,HEAD,POST", "/admin/teams"),
         ("POST", "/admin/teams/{slug}"),
         ("GET,HEAD,POST", "/admin/api-keys"),

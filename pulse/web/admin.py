@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
 from pulse import accounts, fields, health
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
+from pulse.i18n import N_
 from pulse.models import ApiKey, FlaggedAttempt, OutboxMessage, Team, User, UserTeam, WebhookDelivery
 from pulse.web.auth import CSRF_FIELD, check_csrf
 from pulse.web.dashboard import Page, page
@@ -19,10 +22,50 @@ from pulse.web.dashboard import Page, page
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
-async def _form(request: Request) -> dict[str, str]:
+ROLE_NAMES = {
+    "admin": N_("Admin: everything, and this admin area"),
+    "hr": N_("HR partner: employee engagement only"),
+    "manager": N_("Manager: the dashboards and cases of their teams"),
+    "analyst": N_("Analyst: every dashboard, read-only"),
+}
+LAST_ADMIN = N_("Pulse needs at least one active admin: make another user an admin first.")
+MANAGER_WITHOUT_TEAM = N_("A manager needs at least one team: without one they see nothing.")
+
+
+async def _form(request: Request) -> FormData:
     form = await request.form()
     check_csrf(request, str(form.get(CSRF_FIELD) or ""))
-    return {key: str(value) for key, value in form.multi_items()}
+    return form
+
+
+def _text(form: FormData, name: str) -> str:
+    return str(form.get(name) or "")
+
+
+def _teams(form: FormData) -> list[str]:
+    return sorted({str(slug) for slug in form.getlist("team") if str(slug)})
+
+
+def role_refusal(current_role: str, is_active: bool, new_role: str, teams: list[str], other_admins: int) -> str | None:
+    """Why this role and these teams cannot be saved (an untranslated sentence), or None."""
+    if current_role == "admin" and is_active and new_role != "admin" and other_admins == 0:
+        return LAST_ADMIN
+    if new_role == "manager" and not teams:
+        return MANAGER_WITHOUT_TEAM
+    return None
+
+
+async def _known_teams(slugs: list[str]) -> list[Team]:
+    found = await Team.filter(slug__in=slugs)
+    missing = sorted(set(slugs) - {t.slug for t in found})
+    if missing:
+        raise BadRequest(f"No team with the slug {', '.join(missing)}.")
+    return found
+
+
+def _check_role(role: str) -> None:
+    if role not in accounts.ROLES:
+        raise BadRequest(f"The role must be one of {', '.join(accounts.ROLES)}, not {role!r}.")
 
 
 async def users(request: Request) -> Response:
@@ -30,39 +73,82 @@ async def users(request: Request) -> Response:
     error = None
     if request.method == "POST":
         form = await _form(request)
-        try:
-            await accounts.create_user(
-                form.get("email", ""),
-                form.get("password", ""),
-                form.get("role", ""),
-                display_name=form.get("name", ""),
-                locale=form.get("locale", "en"),
-                teams=[t for t in (form.get("team") or "").split(",") if t],
-            )
-        except PulseError as refused:
-            error = refused.message
+        teams = _teams(form)
+        refusal = role_refusal("", False, _text(form, "role"), teams, 0)
+        if not _text(form, "role"):
+            error = p.t("Choose a role.")
+        elif refusal:
+            error = p.t(refusal)
         else:
-            return RedirectResponse("/admin/users", status_code=303)
+            try:
+                await accounts.create_user(
+                    _text(form, "email"),
+                    _text(form, "password"),
+                    _text(form, "role"),
+                    display_name=_text(form, "name"),
+                    locale=_text(form, "locale") or "en",
+                    teams=teams,
+                )
+            except PulseError as refused:
+                error = refused.message
+            else:
+                return RedirectResponse("/admin/users?saved=1", status_code=303)
     return await _users_page(p, error)
 
 
-async def _users_page(p: Page, error: str | None) -> Response:
-    listed = await User.all().order_by("email")
-    links = await UserTeam.all().select_related("team")
+async def _scopes() -> dict[int, list[str]]:
     scopes: dict[int, list[str]] = {}
-    for link in links:
+    for link in await UserTeam.all().select_related("team").order_by("team__slug"):
         scopes.setdefault(link.user_id, []).append(link.team.slug)
+    return scopes
+
+
+async def _users_page(p: Page, error: str | None) -> Response:
     return p.render(
         "admin/users.html",
         {
-            "users": listed,
-            "scopes": scopes,
+            "users": await User.all().order_by("email"),
+            "scopes": await _scopes(),
             "error": error,
-            "roles": accounts.ROLES,
+            "saved": p.request.query_params.get("saved") == "1" and not error,
+            "roles": ROLE_NAMES,
             "teams": await Team.all().order_by("slug"),
         },
         status_code=400 if error else 200,
     )
+
+
+async def _user_page(p: Page, target: User, error: str | None = None, chosen: dict | None = None) -> Response:
+    scopes = await _scopes()
+    return p.render(
+        "admin/user.html",
+        {
+            "target": target,
+            "role": (chosen or {}).get("role", target.role),
+            "chosen_teams": set((chosen or {}).get("teams", scopes.get(target.id, []))),
+            "roles": ROLE_NAMES,
+            "teams": await Team.all().order_by("slug"),
+            "owned": await Team.filter(owner_id=target.id).order_by("name").values_list("name", flat=True),
+            "error": error,
+        },
+        status_code=400 if error else 200,
+    )
+
+
+async def save_role_and_teams(target: User, role: str, slugs: list[str]) -> str | None:
+    """Give `target` this role and exactly these teams; the refusal sentence (untranslated) if that is not allowed."""
+    _check_role(role)
+    teams = await _known_teams(slugs)
+    async with in_transaction():
+        others = await User.filter(role="admin", is_active=True).exclude(id=target.id).count()
+        refusal = role_refusal(target.role, target.is_active, role, slugs, others)
+        if refusal:
+            return refusal
+        await User.filter(id=target.id).update(role=role)
+        await UserTeam.filter(user_id=target.id).delete()
+        for team in teams:
+            await UserTeam.create(user_id=target.id, team=team)
+    return None
 
 
 async def user_update(request: Request) -> Response:
@@ -71,19 +157,30 @@ async def user_update(request: Request) -> Response:
     target = await User.get_or_none(id=user_id) if user_id is not None else None
     if target is None:
         raise NotFound("No such user.")
+    if request.method == "GET":
+        return await _user_page(p, target)
     form = await _form(request)
-    if form.get("action") == "deactivate":
+    action = form.get("action")
+    if action == "save":
+        role, slugs = _text(form, "role"), _teams(form)
+        try:
+            refusal = await save_role_and_teams(target, role, slugs)
+        except PulseError as refused:
+            return await _user_page(p, target, refused.message, {"role": role, "teams": slugs})
+        if refusal:
+            return await _user_page(p, target, p.t(refusal), {"role": role, "teams": slugs})
+    elif action == "deactivate":
         if target.id == p.user.id:
             return await _users_page(p, p.t("You cannot deactivate yourself."))
         await User.filter(id=target.id).update(is_active=False)
         from pulse.sessions import end_all
 
         await end_all(target)
-    elif form.get("action") == "activate":
+    elif action == "activate":
         await User.filter(id=target.id).update(is_active=True)
     else:
         raise BadRequest("Unknown action.")
-    return RedirectResponse("/admin/users", status_code=303)
+    return RedirectResponse("/admin/users?saved=1", status_code=303)
 
 
 async def teams(request: Request) -> Response:
@@ -108,9 +205,9 @@ async def _teams_page(p: Page, error: str | None) -> Response:
     )
 
 
-async def _save_team(team: Team | None, form: dict[str, str]) -> Team:
-    name = form.get("name", "").strip()
-    slug = form.get("slug", "").strip()
+async def _save_team(team: Team | None, form: FormData) -> Team:
+    name = _text(form, "name").strip()
+    slug = _text(form, "slug").strip()
     if not name:
         raise BadRequest("A team needs a name.")
     if team is None:
@@ -118,10 +215,10 @@ async def _save_team(team: Team | None, form: dict[str, str]) -> Team:
             raise BadRequest("The slug must be lowercase letters, digits and dashes, such as support-warsaw.")
         if await Team.exists(slug=slug):
             raise BadRequest(f"A team with the slug {slug} already exists.")
-    parent = await Team.get_or_none(slug=form["parent"]) if form.get("parent") else None
+    parent = await Team.get_or_none(slug=_text(form, "parent")) if form.get("parent") else None
     if form.get("parent") and parent is None:
         raise BadRequest("No such parent team.")
-    owner = await User.get_or_none(email=form["owner"], is_active=True) if form.get("owner") else None
+    owner = await User.get_or_none(email=_text(form, "owner"), is_active=True) if form.get("owner") else None
     if form.get("owner") and owner is None:
         raise BadRequest("No active user has that e-mail.")
     if team is not None and parent is not None:
@@ -209,7 +306,7 @@ async def delivery(request: Request) -> Response:
 
 ROUTES = [
     Route("/admin/users", users, methods=["GET", "POST"], name="admin_users"),
-    Route("/admin/users/{user_id}", user_update, methods=["POST"], name="admin_user"),
+    Route("/admin/users/{user_id}", user_update, methods=["GET", "POST"], name="admin_user"),
     Route("/admin/teams", teams, methods=["GET", "POST"], name="admin_teams"),
     Route("/admin/teams/{slug}", team_update, methods=["POST"], name="admin_team"),
     Route("/admin/api-keys", api_keys, methods=["GET", "POST"], name="admin_api_keys"),
