@@ -2,42 +2,61 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+from collections.abc import AsyncIterator
 from datetime import date
 
 from pulse import db, metrics, rollups, trends
 from pulse.catalog import Catalog, Survey
+from pulse.export import neutralise
 from pulse.models import Contact, Team
 
 QUADRANTS = ("loyal", "satisfied_not_loyal", "loyal_not_satisfied", "at_risk")
 CACHE_SECONDS = 300
+CSV_COLUMNS = ("external_id", "name", "email", "csat", "nps", "team", "last_answer_at")
 _cache: dict[tuple, tuple[float, dict]] = {}
 
 
 async def loyalty_quadrant_cached(
-    catalog: Catalog, database: str, limit: int = 100, team_ids: set[int] | None = None
+    catalog: Catalog,
+    database: str,
+    team_ids: set[int] | None = None,
+    since: date | None = None,
+    until: date | None = None,
 ) -> dict:
-    """The quadrant, remembered for five minutes per scope: it reads every contact's latest answers, which costs
-    seconds at a million answers, and it moves slowly (people answer a survey a month at most)."""
-    key = (database, limit, frozenset(team_ids) if team_ids is not None else None, id(catalog))
+    """The quadrant, remembered for five minutes per scope and period: it reads every contact's latest answers,
+    which costs seconds at a million answers, and it moves slowly (people answer a survey a month at most)."""
+    key = (database, id(catalog), frozenset(team_ids) if team_ids is not None else None, since, until)
     now = time.monotonic()
     found = _cache.get(key)
     if found is None or now - found[0] > CACHE_SECONDS:
         if len(_cache) > 256:
             _cache.clear()
-        found = (now, await loyalty_quadrant(catalog, limit, team_ids))
+        found = (now, await quadrant(catalog, team_ids, since, until))
         _cache[key] = found
     return found[1]
 
 
 async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int] | None = None) -> dict:
-    """Each contact by the latest CSAT (4-5 = satisfied) and latest NPS (9-10 = promoter) they gave.
+    """The quadrant with the newest `limit` customers who are satisfied but not loyal, described."""
+    found = await quadrant(catalog, team_ids)
+    return {**found, "satisfied_not_loyal": await describe(found["satisfied_not_loyal"][:limit])}
+
+
+async def quadrant(
+    catalog: Catalog, team_ids: set[int] | None = None, since: date | None = None, until: date | None = None
+) -> dict:
+    """Each contact by the latest CSAT (4-5 = satisfied) and latest NPS (9-10 = promoter) they gave to the teams
+    `team_ids` (None: any) between two days; `satisfied_not_loyal` lists every such contact, newest first, as
+    (contact id, CSAT, NPS, team id, last answer).
 
     This is about people, not days, so it reads each contact's latest answers (a window query), not rollups.
     """
     csat_ids = [s.id for s in catalog if s.kind == "csat"]
     nps_ids = [s.id for s in catalog if s.kind == "nps"]
-    if not csat_ids or not nps_ids:
+    if not csat_ids or not nps_ids or team_ids == set():
         return {
             "counts": dict.fromkeys(QUADRANTS, 0),
             "shares": dict.fromkeys(QUADRANTS),
@@ -45,25 +64,32 @@ async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int
             "satisfied_not_loyal": [],
         }
     surveys = csat_ids + nps_ids
+    where = f"r.confirmed = ? AND r.discarded = ? AND r.survey_id IN ({db.marks(len(surveys))})"
+    params: list = [True, False, *surveys]
+    if team_ids is not None:  # a manager sees the answers given to their teams only
+        where += f" AND r.team_id IN ({db.marks(len(team_ids))})"
+        params += sorted(team_ids)
+    for clause, value in ((" AND r.day >= ?", since), (" AND r.day <= ?", until)):
+        if value is not None:
+            where += clause
+            params.append(value)
     rows = await db.fetch(
         "SELECT contact_id, survey_id, score, answered_at, team_id FROM (SELECT i.contact_id, r.survey_id, r.score,"
         " r.answered_at, r.team_id, ROW_NUMBER() OVER (PARTITION BY i.contact_id, r.survey_id"
         " ORDER BY r.answered_at DESC, r.id DESC) AS latest FROM response r JOIN invitation i ON i.id = r.invitation_id"
-        f" WHERE r.confirmed = ? AND r.discarded = ? AND r.survey_id IN ({db.marks(len(surveys))})) t WHERE latest = 1",
-        [True, False, *surveys],
+        f" WHERE {where}) t WHERE latest = 1",
+        params,
     )
     people: dict[int, dict] = {}
     for contact_id, survey_id, score, answered_at, team_id in rows:
-        if team_ids is not None and team_id not in team_ids:
-            continue  # a manager sees the answers given to their teams only
         person = people.setdefault(contact_id, {})
         kind = "csat" if survey_id in csat_ids else "nps"
         previous = person.get(kind)
-        stamp = str(answered_at)
+        stamp = answered_at.isoformat() if hasattr(answered_at, "isoformat") else str(answered_at)
         if previous is None or stamp > previous[1]:
             person[kind] = (score, stamp, team_id)
     counts = dict.fromkeys(QUADRANTS, 0)
-    drill: list[tuple[int, dict]] = []
+    drill: list[tuple] = []
     for contact_id, person in people.items():
         if "csat" not in person or "nps" not in person:
             continue
@@ -75,31 +101,50 @@ async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int
         )
         counts[quadrant] += 1
         if quadrant == "satisfied_not_loyal":
-            drill.append((contact_id, person))
-    drill.sort(key=lambda item: max(item[1]["csat"][1], item[1]["nps"][1]), reverse=True)
-    drill = drill[:limit]
-    contacts = {c.id: c for c in await Contact.filter(id__in=[cid for cid, _ in drill])}
-    teams = dict(await Team.all().values_list("id", "slug"))
-    listed = [
-        {
-            "external_id": contacts[cid].external_id,
-            "name": contacts[cid].name,
-            "email": contacts[cid].email,
-            "csat": person["csat"][0],
-            "nps": person["nps"][0],
-            "team": teams.get(person["nps"][2]) or teams.get(person["csat"][2]),
-            "last_answer_at": max(person["csat"][1], person["nps"][1]),
-        }
-        for cid, person in drill
-        if cid in contacts
-    ]
+            csat, nps = person["csat"], person["nps"]
+            drill.append((contact_id, csat[0], nps[0], nps[2] or csat[2], max(csat[1], nps[1])))
+    drill.sort(key=lambda item: (item[4], item[0]), reverse=True)
     total = sum(counts.values())
     return {
         "counts": counts,
         "shares": {name: (100 * count / total if total else None) for name, count in counts.items()},
         "contacts": total,
-        "satisfied_not_loyal": listed,
+        "satisfied_not_loyal": drill,
     }
+
+
+async def describe(drill: list[tuple]) -> list[dict]:
+    """Customers of the quadrant's list, with their CRM id, name, e-mail and team."""
+    contacts = {c.id: c for c in await Contact.filter(id__in=[row[0] for row in drill])}
+    teams = dict(await Team.all().values_list("id", "slug"))
+    return [
+        {
+            "external_id": contacts[cid].external_id,
+            "name": contacts[cid].name,
+            "email": contacts[cid].email,
+            "csat": csat,
+            "nps": nps,
+            "team": teams.get(team_id),
+            "last_answer_at": last,
+        }
+        for cid, csat, nps, team_id, last in drill
+        if cid in contacts
+    ]
+
+
+async def csv_chunks(drill: list[tuple]) -> AsyncIterator[bytes]:
+    """The list as UTF-8 CSV, a few hundred customers at a time; text a spreadsheet would run is neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for start in range(0, len(drill), 500):
+        for person in await describe(drill[start : start + 500]):
+            writer.writerow([neutralise(person[name]) for name in CSV_COLUMNS])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
 
 
 async def lifecycle(survey: Survey, start: date, end: date) -> dict:

@@ -30,6 +30,7 @@ def test_route_table():
         ("GET,HEAD", "/dashboard"),
         ("GET,HEAD", "/dashboard/breakdown"),
         ("GET,HEAD", "/dashboard/loyalty"),
+        ("GET,HEAD", "/dashboard/loyalty.csv"),
         ("GET,HEAD", "/dashboard/after-sale"),
         ("GET,HEAD,POST", "/account"),
         ("GET,HEAD", "/contacts"),

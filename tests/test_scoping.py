@@ -220,6 +220,7 @@ DASHBOARD_PAGES = [
     "/dashboard",
     "/dashboard/breakdown",
     "/dashboard/loyalty",
+    "/dashboard/loyalty.csv",
     "/dashboard/after-sale",
     "/contacts",
     "/contacts/{external_id}",

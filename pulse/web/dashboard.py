@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pulse import access, charts, fields, followups, i18n, insights, metrics, rollups, trends
@@ -17,10 +17,12 @@ from pulse.catalog import localized
 from pulse.errors import BadRequest, Forbidden, NotFound
 from pulse.i18n import N_
 from pulse.models import FollowUpCase, Invitation, Team, User
+from pulse.models import Response as Answer
+from pulse.web import filters
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
 from pulse.web.security import CHART_CSP
-from pulse.web.signin import signed_in, user_locale
-from pulse.web.templating import render
+from pulse.web.signin import remember_locale, signed_in, user_locale
+from pulse.web.templating import render, with_query
 
 DIMENSION_LABELS = {
     "touchpoint": N_("Touchpoint"),
@@ -38,6 +40,11 @@ QUADRANT_LABELS = {
     "loyal_not_satisfied": N_("Loyal but not satisfied"),
     "at_risk": N_("Neither: at risk"),
 }
+NO_ANSWERS_ADMIN = N_(
+    "No answers yet. Send touchpoint events with POST /api/v1/touchpoints and answers will appear here."
+)
+NO_ANSWERS = N_("No customer has answered a survey yet.")
+DEFAULT_DAYS = 26 * 7  # the period a chart shows when no dates are chosen
 NO_TEAM = N_(
     "You are not assigned to a team yet, so there is nothing to show. Ask an administrator to add you to a team."
 )
@@ -102,6 +109,7 @@ async def page(request: Request, permission: str) -> Page:
     """The signed-in user's page, if their role allows `permission`; a manager with no team gets NotAssigned."""
     user = await signed_in(request)
     access.require(user, permission)
+    await remember_locale(request, user)
     found = Page(request, user, user_locale(request, user), await access.team_slugs(user))
     if found.slugs == []:  # scoped to no team: nothing, rather than everything
         raise NotAssigned(found)
@@ -117,27 +125,18 @@ def figure(value: dict) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))  # noqa: S704
 
 
-def _range(p: Page) -> tuple[str, int, str, date, date]:
-    params = p.request.query_params
-    window = params.get("window", "28d")
-    interval = params.get("interval", "week")
-    end = fields.parse_date(params["to"], "to") if params.get("to") else p.today()
-    start = fields.parse_date(params["from"], "from") if params.get("from") else end - timedelta(weeks=26)
-    valid = window.endswith("d") and fields.WHOLE_NUMBER.fullmatch(window[:-1])
-    days = int(window[:-1]) if valid and 1 <= int(window[:-1]) <= trends.MAX_WINDOW_DAYS else 28
-    return window, days, interval, start, end
+def _customer_surveys(p: Page) -> list:
+    return [s for s in p.state.catalog if s.audience == "customer"]
 
 
-def _query(p: Page, survey_id: str, filters: dict, by: str | None = None) -> trends.TrendQuery:
-    window, _, interval, start, end = _range(p)
-    params = {
-        "survey": survey_id,
-        "window": window,
-        "interval": interval,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        **filters,
-    }
+def _title(p: Page, survey) -> str:
+    return localized(survey.title, p.locale, p.state.settings.company_name)
+
+
+def _query(p: Page, survey_id: str, chosen: filters.Filters, team: str | None, by: str | None = None):
+    start, end = chosen.period(p.today(), DEFAULT_DAYS)
+    params = {"survey": survey_id, "window": chosen.window, "interval": chosen.interval}
+    params |= {"from": start.isoformat(), "to": end.isoformat(), **({"team": team} if team else {})}
     if by:
         params["by"] = by
     return trends.parse_query(params, p.state.catalog, p.state.settings.segment_attributes, end)
@@ -183,17 +182,99 @@ async def _team_ids(p: Page, team: str | None) -> list[int] | None:
     return await subtree_ids(found.id)
 
 
+async def _filters(p: Page, points: bool = False) -> tuple[str | None, filters.Filters]:
+    """The team (checked against the user's scope: another's team is a 403) and the other filters of the URL;
+    a team that does not exist is told beside its field."""
+    team = p.team()
+    chosen = filters.read(p.request.query_params, p.t, p.today(), points)
+    if team is not None and p.slugs is None and not await Team.exists(slug=team):
+        chosen.errors["team"] = p.t("No team has this name.")
+    return team, chosen
+
+
+async def _form(p: Page, chosen: filters.Filters, team: str | None, shown: tuple, since, until, **extra) -> dict:
+    """What the filter form (dashboard/_filters.html) needs."""
+    return {
+        "form": chosen.shown(since, until),
+        "errors": chosen.errors,
+        "shown": shown,
+        "team": team,
+        "teams": await _team_choices(p),
+        "date_min": fields.EARLIEST.isoformat(),
+        "date_max": p.today().isoformat(),
+        **extra,
+    }
+
+
+async def _answer_counts(p: Page, team: str | None, start: date, end: date) -> dict[str, int]:
+    """How many answers each customer survey has for the team (or everyone) between two days."""
+    chosen = trends.Selection("team", value=team) if team else trends.Selection("all", value="all")
+    counts = {}
+    for survey in _customer_surveys(p):
+        series = await trends.daily(survey.id, survey.question.id, chosen, start, end)
+        counts[survey.id] = sum(sum(hist) for days in series.values() for hist in days.values())
+    return counts
+
+
+def _survey(p: Page, chosen: filters.Filters, counts: dict[str, int]):
+    """The survey of the URL; by default the one the team (or everyone) answered most in the period."""
+    raw = p.request.query_params.get("survey")
+    surveys = _customer_surveys(p)
+    if raw:
+        found = p.state.catalog.get(raw)
+        if found is not None and found.audience == "customer":
+            return found
+        chosen.errors["survey"] = p.t("Choose one of the offered surveys.")
+    if not surveys:
+        raise NotFound("No customer survey is configured.")
+    return max(surveys, key=lambda s: (counts.get(s.id, 0), -surveys.index(s)))
+
+
+async def _anyone_answered(p: Page) -> bool:
+    ids = [s.id for s in _customer_surveys(p)]
+    return await Answer.filter(survey_id__in=ids, confirmed=True, discarded=False).exists()
+
+
+async def _nothing_at_all(p: Page) -> str:
+    """No customer answer anywhere yet: the API hint is for whoever integrates Pulse, an admin."""
+    return p.t(NO_ANSWERS_ADMIN) if p.user.role == "admin" else p.t(NO_ANSWERS)
+
+
+async def _no_answers(p: Page, survey, counts: dict[str, int], team: str | None) -> dict | None:
+    """The truth when the chosen survey has no answers here: which surveys do, with links; or that none do."""
+    if counts.get(survey.id):
+        return None
+    title = _title(p, survey)
+    others = [s for s in _customer_surveys(p) if counts.get(s.id)]
+    if others:
+        return {
+            "text": p.t("This team has no answers to %(survey)s in this period.", survey=title)
+            if team
+            else p.t("No one has answered %(survey)s in this period.", survey=title),
+            "lead": p.t("It has answers to:") if team else p.t("There are answers to:"),
+            "links": [(_title(p, s), with_query(p.request, p.request.url.path, survey=s.id)) for s in others],
+        }
+    if not await _anyone_answered(p):
+        return {"text": await _nothing_at_all(p)}
+    if team:
+        return {"text": p.t("This team has no answers in this period.")}
+    return {"text": p.t("No one has answered in this period.")}
+
+
 async def overview(request: Request) -> Response:
     """Loyalty, satisfaction and effort at a glance, each with its band, n and change; cases waiting."""
     p = await page(request, "dashboards")
-    team = p.team()
-    filters = {"team": team} if team else {}
-    _, days, _, _, end = _range(p)
+    team, chosen = await _filters(p, points=True)
+    start, end = chosen.period(p.today(), DEFAULT_DAYS)
+    shown = ("team", "window", "interval", "from", "to")
+    form = await _form(p, chosen, team, shown, start, end)
+    if chosen.errors:
+        return p.render("dashboard/overview.html", {**form, "cards": []}, status_code=400)
+    days = chosen.days
     cards = []
-    for survey in p.state.catalog:
-        if survey.audience != "customer":
-            continue
-        query = _query(p, survey.id, filters)
+    anyone: bool | None = None
+    for survey in _customer_surveys(p):
+        query = _query(p, survey.id, chosen, team)
         result = await trends.trend(query)
         points = result["groups"][0]["points"] if result["groups"] else []
         change = await trends.compare(
@@ -204,11 +285,25 @@ async def overview(request: Request) -> Response:
             (end - timedelta(days=days - 1), end),
         )
         latest = points[-1] if points else None
+        empty = None
+        if not (latest and latest["n"]):
+            if any(point["n"] for point in points):
+                empty = p.t("No answers in the last %(days)s days.", days=days)
+            else:
+                anyone = await _anyone_answered(p) if anyone is None else anyone
+                if not anyone:
+                    empty = await _nothing_at_all(p)
+                elif team:
+                    empty = p.t("This team has no answers to this survey in this period.")
+                else:
+                    empty = p.t("No one has answered this survey in this period.")
         cards.append(
             {
                 "survey": survey,
-                "title": localized(survey.title, p.locale, p.state.settings.company_name),
+                "title": _title(p, survey),
                 "latest": latest,
+                "empty": empty,
+                "drawn": any(point["n"] for point in points),
                 "change": change[0] if change else None,
                 "figure": figure(
                     _trend_figure(p, survey, [{"name": p.t(METRIC_LABELS[survey.kind]), "points": points}])
@@ -227,27 +322,19 @@ async def overview(request: Request) -> Response:
     answered = await invitations.filter(status="answered").count()
     waiting = await cases.count()
     overdue = await cases.filter(due_at__lt=datetime.now(UTC)).count()
-    teams = await _team_choices(p)
     return p.render(
         "dashboard/overview.html",
         {
+            **form,
             "cards": cards,
-            "team": team,
-            "teams": teams,
             "days": days,
             "sent": sent,
             "answered": answered,
             "rate": answered / sent if sent else None,
             "waiting": waiting,
             "overdue": overdue,
-            "params": _params(p),
         },
     )
-
-
-def _params(p: Page) -> dict:
-    window, _, interval, start, end = _range(p)
-    return {"window": window, "interval": interval, "from": start.isoformat(), "to": end.isoformat()}
 
 
 async def _team_choices(p: Page) -> list[Team]:
@@ -260,90 +347,160 @@ async def _team_choices(p: Page) -> list[Team]:
 async def breakdown(request: Request) -> Response:
     """One survey by touchpoint, team, channel, stage, days since the sale or a segment: a sortable table."""
     p = await page(request, "dashboards")
-    survey_id = request.query_params.get("survey", "nps")
-    survey = p.state.catalog.get(survey_id)
-    if survey is None or survey.audience != "customer":
-        raise BadRequest("Unknown survey.")
-    by = request.query_params.get("by", "touchpoint")
+    team, chosen = await _filters(p, points=True)
+    start, end = chosen.period(p.today(), DEFAULT_DAYS)
+    counts = await _answer_counts(p, team, start - timedelta(days=chosen.days - 1), end) if not chosen.errors else {}
+    survey = _survey(p, chosen, counts)
+    by = request.query_params.get("by") or "touchpoint"
     known = [d for d in rollups.dimensions(p.state.settings.segment_attributes) if d != "all"]
     if by not in known:
-        raise BadRequest("Unknown dimension.")
-    team = p.team()
-    # by team: every team (a manager's are filtered below); otherwise the chosen team broken down
-    query = _query(p, survey.id, {"team": team} if team and by != "team" else {}, by=by)
-    result = await trends.trend(query)
+        chosen.errors["by"] = p.t("Choose one of the offered groupings.")
+    form = await _form(
+        p,
+        chosen,
+        team,
+        ("survey", "by", "team", "window", "interval", "from", "to"),
+        start,
+        end,
+        survey=survey,
+        surveys=_customer_surveys(p),
+        by=by,
+        dimensions=[(d, p.t(DIMENSION_LABELS[d]) if d in DIMENSION_LABELS else d) for d in known],
+        title=_title(p, survey),
+    )
+    if chosen.errors:
+        return p.render("dashboard/breakdown.html", {**form, "rows": [], "notice": None}, status_code=400)
     digits = 2 if survey.kind == "ces" else 1
-    groups = [
-        group
-        for group in result["groups"]
-        if not (by == "team" and p.slugs is not None and group["key"].get(by) not in p.slugs)
-    ]  # a manager sees only their teams
-    y_range = charts.shared_range([group["points"] for group in groups], SCALES[survey.kind])  # rows compare
     rows = []
-    for group in groups:
-        latest = group["points"][-1] if group["points"] else None
-        rows.append(
-            {
-                "value": group["key"].get(by),
-                "latest": latest,
-                "spark": figure(charts.sparkline(group["points"], lambda v: p.number(v, digits), y_range)),
-            }
-        )
-    return p.render(
-        "dashboard/breakdown.html",
-        {
-            "survey": survey,
-            "surveys": [s for s in p.state.catalog if s.audience == "customer"],
-            "by": by,
-            "dimensions": [(d, p.t(DIMENSION_LABELS[d]) if d in DIMENSION_LABELS else d) for d in known],
-            "rows": rows,
-            "team": team,
-            "teams": await _team_choices(p),
-            "digits": digits,
-            "params": _params(p),
-            "title": localized(survey.title, p.locale, p.state.settings.company_name),
-        },
+    notice = await _no_answers(p, survey, counts, team)
+    if notice is None:
+        # by team: every team (a manager's are filtered below); otherwise the chosen team broken down
+        result = await trends.trend(_query(p, survey.id, chosen, team if by != "team" else None, by=by))
+        groups = [
+            group
+            for group in result["groups"]
+            if not (by == "team" and p.slugs is not None and group["key"].get(by) not in p.slugs)
+        ]  # a manager sees only their teams
+        y_range = charts.shared_range([group["points"] for group in groups], SCALES[survey.kind])  # rows compare
+        for group in groups:
+            latest = group["points"][-1] if group["points"] else None
+            rows.append(
+                {
+                    "value": group["key"].get(by),
+                    "latest": latest,
+                    "spark": figure(charts.sparkline(group["points"], lambda v: p.number(v, digits), y_range)),
+                }
+            )
+        if not rows:
+            notice = {"text": p.t("No answers in this period fall into these groups.")}
+    return p.render("dashboard/breakdown.html", {**form, "rows": rows, "digits": digits, "notice": notice})
+
+
+LOYALTY_PAGE_SIZE = 50
+
+
+def _page_number(p: Page) -> int:
+    raw = p.request.query_params.get("page") or "1"
+    if not fields.WHOLE_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= 1_000_000:
+        raise BadRequest(p.t("The page must be a whole number from 1."))
+    return int(raw)
+
+
+async def _loyalty_data(p: Page, team: str | None, chosen: filters.Filters) -> dict:
+    ids = await _team_ids(p, team) if team else None
+    return await insights.loyalty_quadrant_cached(
+        p.state.catalog,
+        p.state.settings.database_url,
+        set(ids) if ids is not None else None,
+        chosen.since,
+        chosen.until,
     )
 
 
 async def loyalty(request: Request) -> Response:
     """Satisfied is not loyal: the four groups, and the customers who are satisfied but would not recommend."""
     p = await page(request, "dashboards")
-    data = await insights.loyalty_quadrant_cached(
-        p.state.catalog, p.state.settings.database_url, 200, await access.team_ids(p.user)
-    )
+    team, chosen = await _filters(p)
+    number = _page_number(p)
     labels = {k: p.t(v) for k, v in QUADRANT_LABELS.items()}
+    form = await _form(p, chosen, team, ("team", "from", "to"), chosen.since, chosen.until, labels=labels)
+    if chosen.errors:
+        return p.render("dashboard/loyalty.html", {**form, "people": [], "total": 0}, status_code=400)
+    data = await _loyalty_data(p, team, chosen)
+    drill = data["satisfied_not_loyal"]
+    pages = max(1, -(-len(drill) // LOYALTY_PAGE_SIZE))
+    number = min(number, pages)
+    first = (number - 1) * LOYALTY_PAGE_SIZE
     return p.render(
         "dashboard/loyalty.html",
         {
+            **form,
             "counts": data["counts"],
             "shares": data["shares"],
-            "labels": labels,
-            "people": data["satisfied_not_loyal"],
+            "people": await insights.describe(drill[first : first + LOYALTY_PAGE_SIZE]),
+            "listed": len(drill),
+            "paging": {
+                "number": number,
+                "pages": pages,
+                "previous": with_query(request, request.url.path, page=number - 1 if number > 2 else None)
+                if number > 1
+                else None,
+                "next": with_query(request, request.url.path, page=number + 1) if number < pages else None,
+            },
+            "download": with_query(request, "/dashboard/loyalty.csv", keep=("team", "from", "to")),
             "figure": figure(charts.quadrant(data["counts"], labels, p.count)),
             "total": data["contacts"],
         },
     )
 
 
+async def loyalty_csv(request: Request) -> Response:
+    """Every customer who is satisfied but not loyal, for the team and period chosen, as CSV."""
+    p = await page(request, "dashboards")
+    team, chosen = await _filters(p)
+    if chosen.errors:
+        raise BadRequest(" ".join(chosen.errors.values()))
+    data = await _loyalty_data(p, team, chosen)
+    name = "satisfied-but-not-loyal" + (f"-{team}" if team else "") + ".csv"
+    return StreamingResponse(
+        insights.csv_chunks(data["satisfied_not_loyal"]),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"},
+    )
+
+
 async def after_sale(request: Request) -> Response:
     """Where loyalty erodes after the sale: the metric by days since the sale and by stage."""
     p = await page(request, "dashboards")
-    survey = p.state.catalog.get(request.query_params.get("survey", "nps"))
-    if survey is None or survey.audience != "customer":
-        raise BadRequest("Unknown survey.")
-    team = p.team()
-    _, _, _, start, end = _range(p)
-    start = min(start, end - timedelta(days=365))
+    team, chosen = await _filters(p)
+    start, end = chosen.period(p.today(), 365)
+    counts = await _answer_counts(p, team, start, end) if not chosen.errors else {}
+    survey = _survey(p, chosen, counts)
+    form = await _form(
+        p,
+        chosen,
+        team,
+        ("survey", "team", "from", "to"),
+        start,
+        end,
+        survey=survey,
+        surveys=_customer_surveys(p),
+        title=_title(p, survey),
+        start=start,
+        end=end,
+    )
+    if chosen.errors:
+        return p.render("dashboard/after_sale.html", {**form, "figures": {}, "notice": None}, status_code=400)
+    notice = await _no_answers(p, survey, counts, team)
     digits = 2 if survey.kind == "ces" else 1
     figures = {}
-    for dimension in ("lifecycle", "stage"):
-        chosen = (
+    for dimension in ("lifecycle", "stage") if notice is None else ():
+        selected = (
             trends.Selection(f"team|{dimension}", prefix=f"{team}|", group=dimension)
             if team
             else trends.Selection(dimension, group=dimension)
         )
-        series = await trends.daily(survey.id, survey.question.id, chosen, start, end)
+        series = await trends.daily(survey.id, survey.question.id, selected, start, end)
         names = [n for n, _, _ in rollups.LIFECYCLE] if dimension == "lifecycle" else sorted(series)
         estimates = [metrics.estimate(survey.kind, metrics.add(*series.get(n, {}).values())) for n in names]
         figures[dimension] = figure(
@@ -360,24 +517,13 @@ async def after_sale(request: Request) -> Response:
                 fmt_n=p.count,
             )
         )
-    return p.render(
-        "dashboard/after_sale.html",
-        {
-            "survey": survey,
-            "surveys": [s for s in p.state.catalog if s.audience == "customer"],
-            "figures": figures,
-            "team": team,
-            "teams": await _team_choices(p),
-            "start": start,
-            "end": end,
-            "title": localized(survey.title, p.locale, p.state.settings.company_name),
-        },
-    )
+    return p.render("dashboard/after_sale.html", {**form, "figures": figures, "notice": notice})
 
 
 async def account(request: Request) -> Response:
     """Your profile: language, and signing out everywhere."""
     user = await signed_in(request)
+    await remember_locale(request, user)
     p = Page(request, user, user_locale(request, user), await access.team_slugs(user))
     if request.method == "POST":
         form = await request.form()
@@ -405,6 +551,7 @@ ROUTES = [
     Route("/dashboard", overview, name="dashboard"),
     Route("/dashboard/breakdown", breakdown, name="dashboard_breakdown"),
     Route("/dashboard/loyalty", loyalty, name="dashboard_loyalty"),
+    Route("/dashboard/loyalty.csv", loyalty_csv, name="dashboard_loyalty_csv"),
     Route("/dashboard/after-sale", after_sale, name="dashboard_after_sale"),
     Route("/account", account, methods=["GET", "POST"], name="account"),
 ]

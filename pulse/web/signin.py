@@ -47,7 +47,27 @@ async def signed_in(request: Request) -> User:
 
 
 def user_locale(request: Request, user: User | None) -> str:
-    return request_locale(request, user.locale if user else None)
+    """A signed-in user's locale: ?lang= → their setting (it wins over a cookie another person may have left)."""
+    if user is None:
+        return request_locale(request)
+    return i18n.negotiate(
+        request.query_params.get("lang"),
+        user.locale,
+        request.headers.get("accept-language"),
+        request.app.state.settings.default_locale,
+    )
+
+
+async def remember_locale(request: Request, user: User) -> None:
+    """A language chosen with ?lang= (the language links) becomes the user's setting, on every device.
+
+    A plain GET may do this: it changes only how the user's own pages are worded, not what anyone may see or do,
+    so a forged link can do no more than the user's own click on a language link would.
+    """
+    chosen = i18n.supported(request.query_params.get("lang"))
+    if request.method == "GET" and chosen and chosen != user.locale:
+        await User.filter(id=user.id).update(locale=chosen)
+        user.locale = chosen
 
 
 def home_for(user: User) -> str:
@@ -197,4 +217,4 @@ ROUTES = [
     Route("/password-reset/{token}", reset_password, methods=["GET", "POST"], name="password_reset_token"),
 ]
 
-__all__ = ["ROUTES", "SignInRequired", "Unauthorized", "current_user", "signed_in", "user_locale"]
+__all__ = ["ROUTES", "SignInRequired", "Unauthorized", "current_user", "remember_locale", "signed_in", "user_locale"]
