@@ -67,8 +67,11 @@ async def check_team(options: Options) -> None:
         raise BadRequest(f"No team has the slug {options.team!r}.")
 
 
-async def rows(options: Options, catalog: Catalog, segments: Iterable[str]) -> AsyncIterator[list[str]]:
-    """The header, then one list of cells per confirmed answer, read in chunks by id."""
+async def rows(
+    options: Options, catalog: Catalog, segments: Iterable[str], conditions: Iterable[tuple[str, tuple]] = ()
+) -> AsyncIterator[list[str]]:
+    """The header, then one list of cells per confirmed answer, read in chunks by id; `conditions` (SQL on
+    `response r`, each with its parameters) narrow the answers further, as the dashboard's explorer does."""
     segments = list(segments)
     teams = dict(await Team.all().values_list("id", "slug"))
     team_id = None
@@ -91,6 +94,9 @@ async def rows(options: Options, catalog: Catalog, segments: Iterable[str]) -> A
         if value is not None:
             where.append(clause)
             extra.append(value)
+    for clause, values in conditions:
+        where.append(f"({clause})")
+        extra.extend(values)
     sql = (
         "SELECT r.id, r.survey_id, r.question_id, r.score, r.comment, r.locale, r.answered_at, r.day,"
         " r.touchpoint_type, r.team_id, r.channel, r.stage, r.dimensions FROM response r WHERE "
@@ -127,14 +133,16 @@ async def rows(options: Options, catalog: Catalog, segments: Iterable[str]) -> A
         last = chunk[-1][0]
 
 
-async def csv_chunks(options: Options, catalog: Catalog, segments: Iterable[str]) -> AsyncIterator[bytes]:
+async def csv_chunks(
+    options: Options, catalog: Catalog, segments: Iterable[str], conditions: Iterable[tuple[str, tuple]] = ()
+) -> AsyncIterator[bytes]:
     """UTF-8 CSV text in pieces of a few hundred rows (optionally with a BOM, for Excel)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if options.bom:
         buffer.write("\ufeff")
     count = 0
-    async for cells in rows(options, catalog, segments):
+    async for cells in rows(options, catalog, segments, conditions):
         writer.writerow(cells)  # text cells were neutralised where they were read
         count += 1
         if count % 2000 == 0:

@@ -37,6 +37,8 @@ def test_route_table():
         ("GET,HEAD", "/contacts/{external_id}"),
         ("GET,HEAD", "/cases"),
         ("GET,HEAD,POST", "/cases/{case_id}"),
+        ("GET,HEAD", "/responses"),
+        ("GET,HEAD", "/responses.csv"),
         ("GET,HEAD,POST", "/admin/users"),
         ("GET,HEAD,POST", "/admin/users/{user_id}"),
         ("GET,HEAD,POST", "/admin/teams"),

@@ -226,8 +226,13 @@ DASHBOARD_PAGES = [
     "/contacts/{external_id}",
     "/cases",
     "/cases/{case_id}",
+    "/responses",
+    "/responses.csv",
     "/engagement",
 ]
+
+
+DASHBOARD_MODULES = ("pulse.web.dashboard", "pulse.web.cases", "pulse.web.explore", "pulse.web.engagement")
 
 
 def test_every_dashboard_page_of_the_route_table_is_listed_here():
@@ -236,7 +241,7 @@ def test_every_dashboard_page_of_the_route_table_is_listed_here():
         route.path
         for route in routes(make_settings("sqlite://x.sqlite3"))
         if isinstance(route, Route)
-        and route.endpoint.__module__ in ("pulse.web.dashboard", "pulse.web.cases", "pulse.web.engagement")
+        and route.endpoint.__module__ in DASHBOARD_MODULES
         and not route.path.startswith("/api/")
         and route.path not in ("/", "/account")  # the front door redirects; the account page is the person's own
     ]
