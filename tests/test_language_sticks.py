@@ -3,6 +3,7 @@ the public pages honour after ?lang= and before the contact's own locale and the
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -80,3 +81,10 @@ async def test_the_cookie_is_secure_when_the_site_is_https(https_app):
         page = await visitor.get("/login?lang=sl")
     cookie = next(c for c in page.headers.get_list("set-cookie") if c.startswith("pulse_lang="))
     assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+async def test_the_sign_in_pages_language_links_keep_where_to_go_next(mail_app):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as visitor:
+        page = await visitor.get("/login?next=/dashboard/loyalty%3Fteam%3Dsales")
+    link = html.unescape(re.search(r'href="([^"]*lang=it)"', page.text).group(1))
+    assert link == "?next=%2Fdashboard%2Floyalty%3Fteam%3Dsales&lang=it"
