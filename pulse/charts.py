@@ -251,31 +251,89 @@ def sparkline(points: Sequence[dict], fmt: Callable[[float], str], y_range: tupl
     return {"data": data, "layout": layout, "config": {"staticPlot": True}}
 
 
+QUADRANT_CELLS = {"at_risk": (0, 0), "satisfied_not_loyal": (1, 0), "loyal_not_satisfied": (0, 1), "loyal": (1, 1)}
+QUADRANT_COLOURS = {"at_risk": "#b91c1c", "satisfied_not_loyal": "#c2410c", "loyal_not_satisfied": "#7c3aed",
+                    "loyal": "#15803d"}  # fmt: skip
+
+
+def _wrap(text: str, width: int = 14) -> str:
+    """The label in lines of about `width` characters, broken at spaces and escaped: Plotly never wraps text."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(safe(line) for line in lines)
+
+
+def _tint(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha:.2f})"
+
+
 def quadrant(counts: dict[str, int], labels: dict[str, str], fmt_n: Callable[[int], str]) -> dict:
-    """The four loyalty groups as a 2x2 grid of sized squares (satisfied across, loyal up)."""
-    positions = {"at_risk": (0, 0), "satisfied_not_loyal": (1, 0), "loyal_not_satisfied": (0, 1), "loyal": (1, 1)}
+    """The four loyalty groups as a 2x2 grid (satisfied across, loyal up). Each cell is tinted by its share of the
+    customers, names its group at the top (wrapped to fit a phone) and shows its count below: nothing overlaps."""
     total = max(sum(counts.values()), 1)
+    share = {k: counts.get(k, 0) / total for k in QUADRANT_CELLS}
+    shapes = [
+        {
+            "type": "rect",
+            "xref": "x",
+            "yref": "y",
+            "x0": x,
+            "x1": x + 1,
+            "y0": y,
+            "y1": y + 1,
+            "fillcolor": _tint(QUADRANT_COLOURS[k], 0.06 + 0.3 * share[k]),
+            "line": {"width": 0},
+            "layer": "below",
+        }
+        for k, (x, y) in QUADRANT_CELLS.items()
+    ]
+    divider = {"type": "line", "xref": "x", "yref": "y", "line": {"color": FEW_COLOUR, "width": 1}}
+    shapes += [{**divider, "x0": 1, "x1": 1, "y0": 0, "y1": 2}, {**divider, "x0": 0, "x1": 2, "y0": 1, "y1": 1}]
+    annotations = [
+        {
+            "x": x + 0.5,
+            "y": y + 0.95,
+            "xref": "x",
+            "yref": "y",
+            "yanchor": "top",
+            "text": _wrap(labels[k]),
+            "showarrow": False,
+            "font": {"size": 12},
+        }
+        for k, (x, y) in QUADRANT_CELLS.items()
+    ]
     data = [
         {
             "type": "scatter",
             "mode": "markers+text",
-            "x": [positions[k][0] for k in positions],
-            "y": [positions[k][1] for k in positions],
-            "text": [f"{safe(labels[k])}<br>{fmt_n(counts.get(k, 0))}" for k in positions],
+            "x": [x + 0.5 for x, _ in QUADRANT_CELLS.values()],
+            "y": [y + 0.3 for _, y in QUADRANT_CELLS.values()],
+            "text": [fmt_n(counts.get(k, 0)) for k in QUADRANT_CELLS],
             "textposition": "middle center",
+            "textfont": {"size": 16},
+            "customdata": [f"{safe(labels[k])}: {fmt_n(counts.get(k, 0))}" for k in QUADRANT_CELLS],
             "marker": {
-                "size": [30 + 90 * counts.get(k, 0) / total for k in positions],
-                "color": ["#b91c1c", "#c2410c", "#7c3aed", "#15803d"],
+                "size": [18 + 30 * share[k] for k in QUADRANT_CELLS],
+                "color": [QUADRANT_COLOURS[k] for k in QUADRANT_CELLS],
                 "opacity": 0.35,
             },
-            "hovertemplate": "%{text}<extra></extra>",
+            "hovertemplate": "%{customdata}<extra></extra>",
         }
     ]
     layout = {
         **LAYOUT,
+        "height": 340,
+        "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
         "hovermode": "closest",
         "showlegend": False,
-        "xaxis": {"visible": False, "range": [-0.6, 1.6]},
-        "yaxis": {"visible": False, "range": [-0.6, 1.6]},
+        "shapes": shapes,
+        "annotations": annotations,
+        "xaxis": {"visible": False, "range": [0, 2], "fixedrange": True},
+        "yaxis": {"visible": False, "range": [0, 2], "fixedrange": True},
     }
     return {"data": data, "layout": layout, "config": CONFIG}

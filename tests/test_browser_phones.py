@@ -52,6 +52,7 @@ NOT_YET_FOCUSABLE: dict[str, str] = {
     "breakdown": "dashboard/breakdown.html",
     "loyalty": "dashboard/loyalty.html",
     "cases": "dashboard/cases.html",
+    "contacts": "dashboard/contacts.html",
     "admin-users": "admin/users.html",
     "admin-teams": "admin/teams.html",
     "admin-surveys": "admin/surveys.html",
@@ -77,9 +78,9 @@ PROBLEMS = """() => {
     for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
       const overflow = getComputedStyle(up).overflowX;
       const edge = up.getBoundingClientRect();
-      if (overflow === "auto" || overflow === "scroll") {  // scrolls: anything inside its scroll area is reachable
-        left = Math.max(edge.left, Math.min(left, edge.right));
-        right = Math.min(edge.right, Math.max(right, edge.left));
+      if (overflow === "auto" || overflow === "scroll") {  // scrolls: anything inside it can be brought into its view
+        left = edge.left;
+        right = edge.right;
       } else if (overflow === "hidden" || overflow === "clip") {
         left = Math.max(left, edge.left);
         right = Math.min(right, edge.right);
@@ -143,9 +144,7 @@ async def site(databases, tmp_path_factory, catalog):
         contact = await Contact.get(id=case.contact_id)
         filled = {"case": case.id, "contact": contact.external_id}
         for survey in ("nps", "csat", "ces"):
-            invitation = (
-                await Invitation.filter(survey_id=survey, contact_id__not_isnull=True).order_by("status").first()
-            )
+            invitation = await Invitation.filter(survey_id=survey, contact_id__not_isnull=True, status="sent").first()
             assert invitation is not None, f"the demo has {survey} invitations"
             filled[f"answer_{survey}"] = f"/s/{tokens.make_token(settings.secret_key, 'survey', invitation.id)}"
         filled["unsubscribe"] = f"/u/{tokens.make_token(settings.secret_key, 'unsubscribe', invitation.id)}"
