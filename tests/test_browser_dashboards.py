@@ -90,7 +90,7 @@ async def test_the_case_inbox_flow(site):
         await page.page.fill("#note", "Called the customer, refund agreed")
         await page.page.select_option("#status", "in_progress")
         await page.page.click("form.stack button[type=submit]")
-        await page.page.wait_for_url(f"{base}/cases/{case_id}")
+        await page.page.wait_for_url(f"{base}/cases/{case_id}?saved=1")
         assert "Called the customer, refund agreed" in await page.page.locator("ol.notes").inner_text()
         assert page.errors == []
     case = await FollowUpCase.get(id=case_id)
