@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from pulse.catalog import localized
 from pulse.models import CaseNote, FollowUpCase, User
 from tests.conftest import make_settings, old_nonce, sent_invitation, sign_in, survey_url
 
@@ -58,10 +59,13 @@ def options(html: str, name: str) -> list[str]:
     return re.findall(r'<option value="([^"]*)"', select)
 
 
-async def test_a_manager_opens_their_own_open_cases_by_default(mail_app, worked):
+async def test_a_manager_opens_their_own_open_cases_by_default(mail_app, catalog, worked):
     async with sign_in(mail_app, "bob@example.com") as bob:
         page = await bob.get("/cases")
     assert case_ids(page.text) == [worked.waiting.id]
+    row = re.search(r"<tbody>(.*?)</tbody>", page.text, re.S).group(1)
+    assert localized(catalog.get("csat").title, "en", "Acme") in row  # the survey by its title, not its id
+    assert 'data-label="Customer"' in row and 'class="table-wrap"' in page.text
 
 
 @pytest.mark.parametrize(

@@ -287,6 +287,7 @@ async def _inbox(p: Page) -> Response:
                 for name in SORTS
             },
             "default_view": chosen.is_default(p.user.role),
+            "titles": {s.id: localized(s.title, p.locale, p.state.settings.company_name) for s in p.state.catalog},
         },
     )
 
