@@ -1,5 +1,6 @@
 """Working the cases and the comments in chromium: filter the inbox on a laptop, open a case on a 390 px phone,
-reassign it and see 'Saved.'; filter the responses explorer and download exactly its rows as CSV."""
+reassign it and see 'Saved.'; filter the responses explorer and download exactly its rows as CSV, and read it on
+the phone."""
 
 from __future__ import annotations
 
@@ -101,6 +102,15 @@ async def test_a_case_is_worked_on_a_phone_and_the_answers_downloaded_on_a_lapto
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"the case page is {overflow}px wider than a 390px phone"
+        # and the explorer on the phone: every column of a row stays in reach, as a card
+        await phone.page.goto(f"{base}/responses?comment=1")
+        first = phone.page.locator("table.responses tbody tr").first
+        for label in ("Date", "Survey", "Score", "Comment", "Team", "Touchpoint", "Language"):
+            cell = first.locator(f"td[data-label='{label}']")
+            assert await cell.is_visible(), label
+            box = await cell.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= PHONE["width"], label
+        await phone.screenshot("work-responses-390px")
         assert phone.errors == [], phone.errors
     case = await FollowUpCase.get(id=case_id).select_related("owner")
     assert case.owner.email == "admin@pulse.local"
