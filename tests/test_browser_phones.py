@@ -11,41 +11,43 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-from pulse import engagement, tokens
+from pulse import accounts, engagement, tokens
 from pulse.app import create_app
 from pulse.demo import DEMO_PASSWORD, load_demo, load_engagement
-from pulse.models import Contact, FollowUpCase, Invitation
+from pulse.models import Contact, FollowUpCase, Invitation, WorkerHeartbeat
 from tests.browser import Watched, chromium, serve
 from tests.conftest import make_settings, pulse_link
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 # Every page a person can open. Add a row for each new page: name (of its screenshot), address ({…} are filled
-# from the demo site below), who is signed in (None for public pages), the screen widths to try.
+# from the demo site below), who is signed in (None for public pages), the screen widths to try, and whether the
+# page shows a table with rows (so an empty state cannot pass for a table that fits).
 PHONE, SMALL_PHONE = 390, 320
+TABLE, NO_TABLE = True, False
 PAGES = [
-    ("overview", "/dashboard", "admin", (PHONE,)),
-    ("breakdown", "/dashboard/breakdown?survey=csat&by=team", "admin", (PHONE,)),
-    ("loyalty", "/dashboard/loyalty", "admin", (PHONE,)),
-    ("after-sale", "/dashboard/after-sale", "admin", (PHONE,)),
-    ("contacts", "/contacts?q=a", "admin", (PHONE,)),
-    ("contact", "/contacts/{contact}", "admin", (PHONE,)),
-    ("cases", "/cases?show=all", "admin", (PHONE,)),
-    ("case", "/cases/{case}", "admin", (PHONE,)),
-    ("engagement", "/engagement", "admin", (PHONE,)),
-    ("admin-users", "/admin/users", "admin", (PHONE,)),
-    ("admin-teams", "/admin/teams", "admin", (PHONE,)),
-    ("admin-surveys", "/admin/surveys", "admin", (PHONE,)),
-    ("admin-api-keys", "/admin/api-keys", "admin", (PHONE,)),
-    ("admin-delivery", "/admin/delivery", "admin", (PHONE,)),
-    ("account", "/account", "admin", (PHONE,)),
-    ("sign-in", "/login", None, (SMALL_PHONE, PHONE)),
-    ("password-reset", "/password-reset", None, (SMALL_PHONE, PHONE)),
-    ("answer-nps", "{answer_nps}", None, (SMALL_PHONE, PHONE)),
-    ("answer-csat", "{answer_csat}", None, (SMALL_PHONE, PHONE)),
-    ("answer-ces", "{answer_ces}", None, (SMALL_PHONE, PHONE)),
-    ("pulse", "{pulse}", None, (SMALL_PHONE, PHONE)),
-    ("unsubscribe", "{unsubscribe}", None, (SMALL_PHONE, PHONE)),
+    ("overview", "/dashboard", "admin", (PHONE,), NO_TABLE),
+    ("breakdown", "/dashboard/breakdown?survey=csat&by=team", "admin", (PHONE,), TABLE),
+    ("loyalty", "/dashboard/loyalty", "admin", (PHONE,), TABLE),
+    ("after-sale", "/dashboard/after-sale", "admin", (PHONE,), NO_TABLE),
+    ("contacts", "/contacts?q=a", "admin", (PHONE,), TABLE),
+    ("contact", "/contacts/{contact}", "admin", (PHONE,), NO_TABLE),
+    ("cases", "/cases", "admin", (PHONE,), TABLE),
+    ("case", "/cases/{case}", "admin", (PHONE,), NO_TABLE),
+    ("engagement", "/engagement", "admin", (PHONE,), TABLE),
+    ("admin-users", "/admin/users", "admin", (PHONE,), TABLE),
+    ("admin-teams", "/admin/teams", "admin", (PHONE,), TABLE),
+    ("admin-surveys", "/admin/surveys", "admin", (PHONE,), TABLE),
+    ("admin-api-keys", "/admin/api-keys", "admin", (PHONE,), TABLE),
+    ("admin-delivery", "/admin/delivery", "admin", (PHONE,), TABLE),
+    ("account", "/account", "admin", (PHONE,), NO_TABLE),
+    ("sign-in", "/login", None, (SMALL_PHONE, PHONE), NO_TABLE),
+    ("password-reset", "/password-reset", None, (SMALL_PHONE, PHONE), NO_TABLE),
+    ("answer-nps", "{answer_nps}", None, (SMALL_PHONE, PHONE), NO_TABLE),
+    ("answer-csat", "{answer_csat}", None, (SMALL_PHONE, PHONE), NO_TABLE),
+    ("answer-ces", "{answer_ces}", None, (SMALL_PHONE, PHONE), NO_TABLE),
+    ("pulse", "{pulse}", None, (SMALL_PHONE, PHONE), NO_TABLE),
+    ("unsubscribe", "{unsubscribe}", None, (SMALL_PHONE, PHONE), NO_TABLE),
 ]
 # Tables whose scrolling box is not yet a named, focusable region (the template's owner adds tabindex="0",
 # role="region" and aria-label to its .table-wrap): page name -> the template to change. Empty it as they are.
@@ -141,6 +143,7 @@ async def site(module_database_url, catalog):
         await load_engagement(catalog, months=6, seed=3)
         await engagement.open_round(engagement.programme(catalog), settings, datetime.now(UTC))
         case = await FollowUpCase.filter(team__parent_id__not_isnull=True).order_by("-id").first()
+        await FollowUpCase.filter(id=case.id).update(status="open")  # the inbox lists open cases
         contact = await Contact.get(id=case.contact_id)
         filled = {"case": case.id, "contact": contact.external_id}
         for survey in ("nps", "csat", "ces"):
@@ -148,6 +151,15 @@ async def site(module_database_url, catalog):
             assert invitation is not None, f"the demo has {survey} invitations"
             filled[f"answer_{survey}"] = f"/s/{tokens.make_token(settings.secret_key, 'survey', invitation.id)}"
         filled["unsubscribe"] = f"/u/{tokens.make_token(settings.secret_key, 'unsubscribe', invitation.id)}"
+        await accounts.create_api_key("CRM connector", ["touchpoints:write", "responses:read"])
+        now = datetime.now(UTC)
+        await WorkerHeartbeat.create(
+            name="pulse-host-1.example.com:4242",
+            started_at=now,
+            last_loop_at=now,
+            last_smtp_error="451 4.3.0 Mailbox busy, try again later",
+            last_smtp_error_at=now,
+        )
         employee = await Invitation.filter(round__status="open").first()
         filled["pulse"] = pulse_link(settings, employee.id)[0]
         async with serve(app) as base, chromium() as browser:
@@ -164,10 +176,10 @@ async def site(module_database_url, catalog):
 
 
 @pytest.mark.parametrize(
-    ("name", "address", "who", "width"),
-    [pytest.param(n, a, who, w, id=f"{n}-{w}") for n, a, who, widths in PAGES for w in widths],
+    ("name", "address", "who", "width", "table"),
+    [pytest.param(n, a, who, w, table, id=f"{n}-{w}") for n, a, who, widths, table in PAGES for w in widths],
 )
-async def test_a_page_on_a_phone_keeps_every_column_and_link_within_reach(site, name, address, who, width):
+async def test_a_page_on_a_phone_keeps_every_column_and_link_within_reach(site, name, address, who, width, table):
     base, filled, contexts = site
     page = Watched(await contexts[who].new_page())
     try:
@@ -178,6 +190,8 @@ async def test_a_page_on_a_phone_keeps_every_column_and_link_within_reach(site, 
         if await page.page.locator("script.figure").count():
             await page.page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0")
         await page.screenshot(f"phone-{name}-{width}")
+        if table:
+            assert await page.page.locator("main table tbody tr").count() > 0, f"{name} shows no table rows"
         assert await page.page.evaluate(PROBLEMS) == []
         for box in await page.page.evaluate(SCROLLERS):
             assert box["cue"], f"{box['what']} scrolls sideways with no shadow at its edge"
@@ -223,7 +237,7 @@ def beside(label: dict, button: dict, row_tops: list[float]) -> bool:
 @pytest.mark.parametrize("name", ["answer-nps", "answer-csat", "answer-ces", "pulse"])
 async def test_a_scale_fits_the_screen_with_its_labels_at_the_true_ends(site, name, width):
     base, filled, contexts = site
-    [address] = [a for n, a, _, _ in PAGES if n == name]
+    [address] = [a for n, a, *_ in PAGES if n == name]
     page = await contexts[None].new_page()
     try:
         await page.set_viewport_size({"width": width, "height": 800})
