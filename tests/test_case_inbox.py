@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from pulse import followups
 from pulse.catalog import localized
-from pulse.models import CaseNote, FollowUpCase, User
-from tests.conftest import make_settings, old_nonce, sent_invitation, sign_in, survey_url
+from pulse.models import CaseNote, FollowUpCase, Team, User
+from tests.conftest import make_settings, old_nonce, persona, sent_invitation, sign_in, survey_url
 
 WORKFLOW = ["open", "in_progress", "resolved", "closed_no_action"]
 
@@ -228,3 +229,22 @@ async def test_a_manager_cannot_open_or_reassign_another_teams_case(mail_app, wo
         reply = await bob.post(path, data={"csrf_token": token, "owner": "bob@example.com"})
         assert reply.status_code == 404
     assert (await FollowUpCase.get(id=worked.parcel.id)).owner_id == worked.milan_lead.id
+
+
+async def test_the_owner_list_is_exactly_who_the_rule_allows(mail_app, worked):
+    """The page asks followups.may_own, the rule the API and the save apply, of everyone who might pass it."""
+    kiosk = await Team.create(slug="warsaw-kiosk", name="Warsaw Kiosk", parent=worked.warsaw)
+    await persona("kim@example.com", "manager", "Kim Kiosk", teams=(kiosk,))  # below Warsaw: not its cases
+    owner_only = await persona("olga@example.com", "manager", "Olga Owner")  # owns Milan without being assigned
+    await Team.filter(id=worked.milan.id).update(owner_id=owner_only.id)
+    gone = await persona("gone@example.com", "admin", "Gone Admin")
+    await User.filter(id=gone.id).update(is_active=False)
+    homeless = await FollowUpCase.create(status="open", due_at=datetime.now(UTC) + timedelta(days=1))
+    people = await User.all()
+    async with sign_in(mail_app, "alice@example.com") as alice:
+        for case in (worked.waiting, worked.parcel, homeless):
+            page = await alice.get(f"/cases/{case.id}")
+            stored = await FollowUpCase.get(id=case.id)
+            allowed = [p.email for p in people if p.is_active and await followups.may_own(p, stored) is None]
+            assert sorted(o for o in options(page.text, "owner") if o) == sorted(allowed), case.id
+    assert "kim@example.com" not in allowed and "gone@example.com" not in allowed

@@ -17,7 +17,7 @@ from pulse import access, fields, followups, timeline
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.i18n import N_
-from pulse.models import CaseNote, Contact, FollowUpCase, Team, Touchpoint, User
+from pulse.models import CaseNote, Contact, FollowUpCase, Team, Touchpoint, User, UserTeam
 from pulse.models import Response as Answer
 from pulse.teams import subtree_ids
 from pulse.web.auth import CSRF_FIELD, check_csrf
@@ -308,9 +308,19 @@ async def _case(p: Page, raw: str) -> FollowUpCase:
 
 
 async def owner_choices(case: FollowUpCase) -> list[User]:
-    """Who may be given this case: the same rule (followups.may_own) the API and the save apply."""
+    """Who may be given this case: the same rule (followups.may_own) the API and the save apply, asked only of
+    those who might pass it (a manager must be given the case's team or a team above it), not of every user."""
+    parents = dict(await Team.all().values_list("id", "parent_id"))
+    above: list[int] = []
+    team_id = case.team_id
+    while team_id is not None and team_id not in above:
+        above.append(team_id)
+        team_id = parents.get(team_id)
+    managers = set(await UserTeam.filter(team_id__in=above).values_list("user_id", flat=True))
+    managers |= {owner for owner in await Team.filter(id__in=above).values_list("owner_id", flat=True) if owner}
     roles = [role for role, granted in access.PERMISSIONS.items() if "cases:write" in granted]
-    people = await User.filter(is_active=True, role__in=roles).order_by("display_name", "email")
+    people = await User.filter(is_active=True, role__in=roles).filter(Q(id__in=managers) | ~Q(role="manager"))
+    people.sort(key=lambda person: (person.display_name or person.email).lower())
     return [person for person in people if await followups.may_own(person, case) is None]
 
 
