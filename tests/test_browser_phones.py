@@ -209,8 +209,8 @@ SCALES = """() => Array.from(document.querySelectorAll("fieldset.scale")).map(sc
                        return box(range.getBoundingClientRect()); };
   return {
     buttons: Array.from(scale.querySelectorAll("label.score span")).map(s => box(s.getBoundingClientRect())),
-    low: text(scale.querySelector(".ends > :first-child, .end.low")),
-    high: text(scale.querySelector(".ends > :last-child, .end.high")),
+    low: text(scale.querySelector(".end.low")),
+    high: text(scale.querySelector(".end.high")),
   };
 })"""
 
