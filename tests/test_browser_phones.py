@@ -34,6 +34,7 @@ PAGES = [
     ("contact", "/contacts/{contact}", "admin", (PHONE,), NO_TABLE),
     ("cases", "/cases", "admin", (PHONE,), TABLE),
     ("case", "/cases/{case}", "admin", (PHONE,), NO_TABLE),
+    ("responses", "/responses", "admin", (PHONE,), TABLE),
     ("engagement", "/engagement", "admin", (PHONE,), TABLE),
     ("admin-users", "/admin/users", "admin", (PHONE,), TABLE),
     ("admin-teams", "/admin/teams", "admin", (PHONE,), TABLE),
