@@ -9,7 +9,7 @@ import httpx
 
 from pulse import i18n
 from pulse.demo import DEMO_PASSWORD, demo_sign_ins
-from tests.conftest import ROOT, sent_invitation, survey_url
+from tests.conftest import ROOT, sent_invitation, sign_in, survey_url
 from tests.test_cli import pulse
 
 
@@ -64,3 +64,20 @@ def test_the_readme_says_what_pulse_demo_prints():
     assert f"`{DEMO_PASSWORD}`" in row
     assert [role for role, _ in demo_sign_ins()][:3] == ["admin", "hr", "analyst"]
     assert {role for role, _ in demo_sign_ins()[3:]} == {"manager"}
+
+
+async def test_an_error_on_a_survey_link_sends_the_customer_nowhere_internal(client: httpx.AsyncClient):
+    for path in ("/s/not-a-real-token", "/u/not-a-real-token", "/p/not-a-real-token", "/l/no-such-survey"):
+        page = await client.get(path)
+        assert 400 <= page.status_code < 500, path
+        assert 'href="/"' not in page.text and 'href="/login' not in page.text, path
+
+
+async def test_an_error_page_in_the_app_says_what_was_wrong_and_leads_back(mail_app, org):
+    async with sign_in(mail_app, org.admin.email) as admin:
+        page = await admin.get("/contacts?q=a%00b")
+        assert page.status_code == 400
+        assert "The search must not contain control characters." in page.text  # the sentence, not only "Error 400"
+        missing = await admin.get("/cases/999999")
+        assert missing.status_code == 404
+        assert 'href="/"' in missing.text  # staff get a way back to their start page

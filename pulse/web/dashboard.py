@@ -288,7 +288,13 @@ async def overview(request: Request) -> Response:
         empty = None
         if not (latest and latest["n"]):
             if any(point["n"] for point in points):
-                empty = p.t("No answers in the last %(days)s days.", days=days)
+                empty = i18n.translate_plural(
+                    p.locale,
+                    "No answers in the last %(num)s day.",
+                    "No answers in the last %(num)s days.",
+                    days,
+                    num=p.count(days),
+                )
             else:
                 anyone = await _anyone_answered(p) if anyone is None else anyone
                 if not anyone:

@@ -49,7 +49,13 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def error_response(request: Request, status: int, message: str, errors: list | None = None) -> Response:
+PUBLIC_PREFIXES = ("/s/", "/l/", "/u/", "/p/")  # what customers and employees open from an e-mail
+
+
+def error_response(
+    request: Request, status: int, message: str, errors: list | None = None, *, explain: bool = False
+) -> Response:
+    """JSON for the API, a page for people; `explain` shows the sentence that says what was wrong."""
     if wants_json(request):
         return JSONResponse({"error": message, "errors": errors or []}, status_code=status)
     return render(
@@ -59,6 +65,9 @@ def error_response(request: Request, status: int, message: str, errors: list | N
             "status": status,
             "title": PAGE_TITLES.get(status, PAGE_TITLES[400]),
             "hint": PAGE_HINTS.get(status),
+            "message": message if explain and status < 500 else None,
+            # a customer who met an error on a survey link has no business on the sign-in page
+            "start_link": not request.url.path.startswith(PUBLIC_PREFIXES),
         },
         status_code=status,
     )
@@ -75,7 +84,7 @@ async def pulse_error(request: Request, exc: Exception) -> Response:
 
     if isinstance(exc, NotAssigned) and not wants_json(request):
         return exc.render()  # inside the app's frame, so the account page and signing out stay in reach
-    return error_response(request, exc.status_code, exc.message, exc.errors)
+    return error_response(request, exc.status_code, exc.message, exc.errors, explain=True)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
