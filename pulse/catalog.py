@@ -96,6 +96,7 @@ class Survey:
     schedule: Schedule | None
     source: str
     definition: Mapping[str, Any] = field(repr=False, compare=False)
+    reminder_subject: Mapping[str, str] | None = None  # the pulse reminder's own subject line
 
     @property
     def scores(self) -> range:
@@ -197,7 +198,7 @@ class _Checker:
 
 def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Survey | None:
     required = {"id", "kind", "audience", "title", "subject", "scale", "questions", "bands"}
-    if not check.keys(data, "", required, {"trigger", "schedule"}):
+    if not check.keys(data, "", required, {"trigger", "schedule", "reminder_subject"}):
         return None
     survey_id = check.identifier(data["id"], "id")
     kind = data["kind"]
@@ -208,6 +209,7 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
         check.fail("audience", f"must be customer or employee, got {audience!r}")
     title = check.texts(data["title"], "title")
     subject = check.texts(data["subject"], "subject")
+    reminder_subject = check.texts(data["reminder_subject"], "reminder_subject") if "reminder_subject" in data else None
 
     scale = data["scale"]
     low_label: Mapping[str, str] = MappingProxyType({})
@@ -287,6 +289,7 @@ def _parse(data: dict[str, Any], check: _Checker, source: str, raw: bytes) -> Su
         schedule=schedule,
         source=source,
         definition=MappingProxyType(data),
+        reminder_subject=reminder_subject,
     )
 
 

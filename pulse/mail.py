@@ -209,9 +209,9 @@ def pulse_message(
         "k": settings.anonymity_min_group,
         "count": survey.schedule.questions_per_pulse if survey.schedule else len(survey.questions),
     }
-    subject = localized(survey.subject, locale, company)
-    if reminder:
-        subject = i18n.translate(locale, "Reminder: %(subject)s", subject=subject)
+    # a reminder says so in its own words: a prefix glued onto the subject would read "Reminder: A pulse: how…"
+    texts = survey.reminder_subject if reminder and survey.reminder_subject else survey.subject
+    subject = localized(texts, locale, company)
     return _simple(env, settings, "email/pulse", context, to=to, subject=subject, locale=locale, message_id=message_id)
 
 
