@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 MAIL_PORT ?= 1025
 DEMO_CONTACTS ?= 2000
+LOCALES_DIR ?= locales
 BABEL_KEYWORDS := -k N_ -k ngettext:1,2 -k translate:2 -k translate_plural:2,3 -k t
 
 .PHONY: run test test-sqlite test-postgres lint format compile catalog install migrations bench clean
@@ -21,10 +22,12 @@ install: $(STAMP)
 compile: $(STAMP)
 	@$(BIN)/pybabel compile -d locales -D messages --statistics 2>&1 | grep -v '^compiling'
 
+# LOCALES_DIR lets a test run the very same steps on a copy of locales/.
 catalog: $(STAMP)  ## re-extract strings and update every locale (then translate the new entries)
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output --project=Pulse \
-		--copyright-holder="Pulse contributors" -o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
+		--copyright-holder="Pulse contributors" -o $(LOCALES_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/messages.pot -d $(LOCALES_DIR) -D messages --no-fuzzy-matching \
+		--ignore-obsolete
 
 run: compile
 	PULSE_DEV_MAIL_CATCHER=true PULSE_DEV_MAIL_CATCHER_PORT=$(MAIL_PORT) PULSE_SMTP_PORT=$(MAIL_PORT) \

@@ -52,7 +52,7 @@ def test_default_locale_is_the_last_resort():
                 101: "101 zgłoszeń",
             },
         ),
-        ("it", {1: "1 caso", 2: "2 casi", 1000000: "1000000 di casi"}),
+        ("it", {1: "1 caso", 2: "2 casi", 1000000: "1000000 casi"}),
         (
             "sl",
             {1: "1 primer", 2: "2 primera", 3: "3 primeri", 5: "5 primerov", 101: "101 primer", 102: "102 primera"},
