@@ -3,13 +3,23 @@
 Pure: series in, figure JSON out. Every label is already translated and every number formatted for the
 reader's locale by the caller's `fmt`; user text is escaped here, because Plotly renders hover text as HTML.
 Values from fewer than metrics.SMALL_N answers are grey (open markers), say so on hover, and keep their interval.
+Every figure function takes the reader's `locale` and ends in `localized`, so what Plotly writes itself (month
+names on date axes, hover dates, tick and hover numbers, the mode bar's tooltips) is in the reader's language too.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import re
 from collections.abc import Callable, Iterable, Sequence
 
+from babel import Locale
+from babel.dates import get_day_names, get_month_names
+from babel.numbers import get_decimal_symbol, get_group_symbol
+
+from pulse import i18n
+from pulse.i18n import N_
 from pulse.metrics import SMALL_N
 
 # Colours for a light page. Figures stay scheme-neutral here: static/dashboard.js themes them from the page's CSS
@@ -111,6 +121,7 @@ def trend(
     fmt: Callable[[float], str],
     fmt_n: Callable[[int], str],
     y_range: tuple[float, float] | None = None,
+    locale: str,
     ticks: Sequence[tuple[str, str]] = (),
     few_label: str = "",
 ) -> dict:
@@ -163,16 +174,17 @@ def trend(
         if errors:
             line["error_y"] = errors
         data.append(line)
-    layout = {**LAYOUT, "yaxis": {"title": {"text": safe(value_label)}, "zeroline": True}}
+    layout = {**LAYOUT, "xaxis": {"type": "date"}, "yaxis": {"title": {"text": safe(value_label)}, "zeroline": True}}
     if ticks:
         layout["xaxis"] = {
+            "type": "date",
             "tickmode": "array",
             "tickvals": [t[0] for t in ticks],
             "ticktext": [safe(t[1]) for t in ticks],
         }
     if y_range:
         layout["yaxis"]["range"] = list(y_range)
-    return {"data": data, "layout": layout, "config": CONFIG}
+    return localized({"data": data, "layout": layout, "config": CONFIG}, locale)
 
 
 def bars(
@@ -186,6 +198,7 @@ def bars(
     n_label: str,
     fmt: Callable[[float], str],
     fmt_n: Callable[[int], str],
+    locale: str,
     few_label: str = "",
 ) -> dict:
     """Bars with 95% error bars (e.g. the metric by days since the sale); small samples grey."""
@@ -209,7 +222,7 @@ def bars(
         }
     ]
     layout = {**LAYOUT, "hovermode": "closest", "yaxis": {"title": {"text": safe(value_label)}}, "showlegend": False}
-    return {"data": data, "layout": layout, "config": CONFIG}
+    return localized({"data": data, "layout": layout, "config": CONFIG}, locale)
 
 
 def shared_range(series: Iterable[Sequence[dict]], scale: tuple[float, float]) -> tuple[float, float] | None:
@@ -225,7 +238,9 @@ def shared_range(series: Iterable[Sequence[dict]], scale: tuple[float, float]) -
     return max(low - pad, scale[0]), min(high + pad, scale[1])
 
 
-def sparkline(points: Sequence[dict], fmt: Callable[[float], str], y_range: tuple[float, float] | None = None) -> dict:
+def sparkline(
+    points: Sequence[dict], fmt: Callable[[float], str], *, locale: str, y_range: tuple[float, float] | None = None
+) -> dict:
     """A tiny trend line for a table row, on the table's shared `y_range`."""
     data = [
         {
@@ -248,7 +263,7 @@ def sparkline(points: Sequence[dict], fmt: Callable[[float], str], y_range: tupl
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
     }
-    return {"data": data, "layout": layout, "config": {"staticPlot": True}}
+    return localized({"data": data, "layout": layout, "config": {"staticPlot": True}}, locale)
 
 
 QUADRANT_CELLS = {"at_risk": (0, 0), "satisfied_not_loyal": (1, 0), "loyal_not_satisfied": (0, 1), "loyal": (1, 1)}
@@ -272,7 +287,7 @@ def _tint(colour: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha:.2f})"
 
 
-def quadrant(counts: dict[str, int], labels: dict[str, str], fmt_n: Callable[[int], str]) -> dict:
+def quadrant(counts: dict[str, int], labels: dict[str, str], fmt_n: Callable[[int], str], *, locale: str) -> dict:
     """The four loyalty groups as a 2x2 grid (satisfied across, loyal up). Each cell is tinted by its share of the
     customers, names its group at the top (wrapped to fit a phone) and shows its count below: nothing overlaps."""
     total = max(sum(counts.values()), 1)
@@ -336,4 +351,127 @@ def quadrant(counts: dict[str, int], labels: dict[str, str], fmt_n: Callable[[in
         "xaxis": {"visible": False, "range": [0, 2], "fixedrange": True},
         "yaxis": {"visible": False, "range": [0, 2], "fixedrange": True},
     }
-    return {"data": data, "layout": layout, "config": CONFIG}
+    return localized({"data": data, "layout": layout, "config": CONFIG}, locale)
+
+
+def scatter(
+    series: Sequence[dict],
+    *,
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    locale: str,
+) -> dict:
+    """Labelled points, one trace per series ({"name", "points": [{"x", "y", "label"}]}); hover names the point
+    and both values, formatted by Plotly with the locale's separators."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "markers+text",
+            "name": safe(one["name"]),
+            "x": [p["x"] for p in one["points"]],
+            "y": [p["y"] for p in one["points"]],
+            "text": [safe(p["label"]) for p in one["points"]],
+            "textposition": "top center",
+            "marker": {"size": 12, "color": PALETTE[index % len(PALETTE)]},
+            "hovertemplate": f"%{{text}}: {safe(x_label)} %{{x:.1f}}, {safe(one['name'])} %{{y:.1f}}<extra></extra>",
+        }
+        for index, one in enumerate(series)
+    ]
+    layout = {
+        **LAYOUT,
+        "hovermode": "closest",
+        "xaxis": {"title": {"text": safe(x_label)}, "range": list(x_range)},
+        "yaxis": {"title": {"text": safe(y_label)}, "range": list(y_range)},
+    }
+    return localized({"data": data, "layout": layout, "config": CONFIG}, locale)
+
+
+# What plotly.js itself may show in our charts (mode bar tooltips, notices): its own words, in our catalog.
+PLOTLY_WORDS = (
+    N_("Download plot as a PNG"),
+    N_("Download plot"),
+    N_("Preparing image - this may take a few seconds"),
+    N_("Image download succeeded"),
+    N_("Sorry, there was a problem downloading your image!"),
+    N_("Zoom"),
+    N_("Pan"),
+    N_("Zoom in"),
+    N_("Zoom out"),
+    N_("Autoscale"),
+    N_("Reset axes"),
+    N_("Double-click to zoom back out"),
+    N_("Double-click on legend to isolate one trace"),
+)
+_CLDR_TO_D3 = {
+    "y": "%Y", "yy": "%y", "yyy": "%Y", "yyyy": "%Y",
+    "M": "%-m", "MM": "%m", "MMM": "%b", "MMMM": "%B", "L": "%-m", "LL": "%m", "LLL": "%b", "LLLL": "%B",
+    "d": "%-d", "dd": "%d",
+    "E": "%a", "EE": "%a", "EEE": "%a", "EEEE": "%A", "c": "%a", "ccc": "%a", "cccc": "%A",
+    "H": "%-H", "HH": "%H", "h": "%-I", "hh": "%I", "m": "%-M", "mm": "%M", "s": "%-S", "ss": "%S", "a": "%p",
+}  # fmt: skip
+
+
+def d3_format(pattern: str) -> str:
+    """A CLDR date pattern ('d MMM y', "d 'de' MMMM") as the d3 time format Plotly reads ('%-d %b %Y')."""
+    out = []
+    for match in re.finditer(r"'(?P<quoted>(?:[^']|'')*)'|(?P<field>([A-Za-z])\3*)|(?P<literal>.)", pattern):
+        if match["field"]:
+            out.append(_CLDR_TO_D3.get(match["field"], ""))
+        else:
+            text = match["literal"] if match["literal"] is not None else (match["quoted"].replace("''", "'") or "'")
+            out.append(text.replace("%", "%%"))
+    return "".join(out).strip()
+
+
+@functools.cache
+def plotly_locale(locale: str) -> dict:
+    """Plotly's locale entry (config.locales[locale]) built from Babel's CLDR data and our catalog."""
+    babel_locale = Locale.parse(locale)
+    skeletons = babel_locale.datetime_skeletons
+
+    def names(kind: Callable, width: str, keys: Sequence[int]) -> list[str]:
+        found = kind(width, context="stand-alone", locale=locale)
+        return [found[key] for key in keys]
+
+    days = [6, 0, 1, 2, 3, 4, 5]  # Babel counts from Monday, Plotly (d3) from Sunday
+    months = range(1, 13)
+    periods = babel_locale.day_periods["format"]["abbreviated"]
+    return {
+        "dictionary": {word: i18n.translate(locale, word) for word in PLOTLY_WORDS},
+        "format": {
+            "days": names(get_day_names, "wide", days),
+            "shortDays": names(get_day_names, "abbreviated", days),
+            "months": names(get_month_names, "wide", months),
+            "shortMonths": names(get_month_names, "abbreviated", months),
+            "periods": [periods["am"], periods["pm"]],
+            "date": d3_format(babel_locale.date_formats["short"].pattern),
+            "time": d3_format(babel_locale.time_formats["short"].pattern),
+            "dateTime": d3_format(
+                f"{babel_locale.date_formats['medium'].pattern} {babel_locale.time_formats['short'].pattern}"
+            ),
+            "decimal": get_decimal_symbol(locale),
+            "thousands": get_group_symbol(locale),
+            "grouping": [3],
+            "year": "%Y",
+            "month": d3_format(skeletons["yMMM"].pattern),
+            "dayMonth": d3_format(skeletons["MMMd"].pattern),
+            "dayMonthYear": d3_format(skeletons["yMMMd"].pattern),
+        },
+    }
+
+
+def localized(figure: dict, locale: str) -> dict:
+    """The figure speaking `locale`: Plotly's locale in its config, the locale's separators for every number
+    Plotly formats (ticks, %{y:.1f} in hover templates) and its date format for hover dates on date axes."""
+    words = plotly_locale(locale)
+    layout = dict(figure.get("layout") or {})
+    layout["separators"] = words["format"]["decimal"] + words["format"]["thousands"]
+    for key in [k for k in layout if re.fullmatch(r"xaxis\d*", k)]:
+        if layout[key].get("type") == "date":
+            layout[key] = {**layout[key], "hoverformat": words["format"]["dayMonthYear"]}
+    config = {**(figure.get("config") or {}), "locale": locale, "locales": {locale: words}}
+    if config.get("staticPlot"):  # no mode bar, no notices: the words would only weigh on the page
+        config["locales"] = {locale: {"format": words["format"]}}
+    return {**figure, "layout": layout, "config": config}

@@ -24,6 +24,7 @@ def test_a_single_trend_has_its_band_and_n_in_the_hover():
         band_label="95%",
         fmt=fmt,
         fmt_n=str,
+        locale="en",
         ticks=[("2026-06-01", "cze 2026")],
     )
     band, line = figure["data"]
@@ -42,6 +43,7 @@ def test_user_text_is_escaped_for_plotlys_html_hover():
         band_label="b",
         fmt=fmt,
         fmt_n=str,
+        locale="en",
     )
     names = {trace["name"] for trace in figure["data"]}
     assert "&lt;img src=x onerror=alert(1)&gt;" in names
@@ -60,6 +62,7 @@ def test_bars_carry_asymmetric_error_bars():
         n_label="n =",
         fmt=fmt,
         fmt_n=str,
+        locale="en",
     )
     [bar] = figure["data"]
     assert bar["error_y"]["array"] == [15.0, None] and bar["error_y"]["arrayminus"] == [20.0, None]
@@ -106,7 +109,13 @@ WEEKS = [
 
 def test_every_point_with_answers_has_its_interval_drawn():
     figure = charts.trend(
-        [{"name": "NPS", "points": WEEKS}], value_label="NPS", n_label="n =", band_label="95%", fmt=fmt, fmt_n=str
+        [{"name": "NPS", "points": WEEKS}],
+        value_label="NPS",
+        n_label="n =",
+        band_label="95%",
+        fmt=fmt,
+        fmt_n=str,
+        locale="en",
     )
     drawn = drawn_intervals(figure)
     assert drawn == {
@@ -125,6 +134,7 @@ def test_small_samples_are_grey_with_a_note_and_their_interval_drawn():
         few_label="few answers",
         fmt=fmt,
         fmt_n=str,
+        locale="en",
     )
     first = figure["data"][0]
     assert first["marker"]["color"][0] == charts.FEW_COLOUR != first["marker"]["color"][2]
@@ -146,6 +156,7 @@ def test_small_bars_are_grey_with_a_note():
         few_label="few answers",
         fmt=fmt,
         fmt_n=str,
+        locale="en",
     )
     [bar] = figure["data"]
     assert bar["marker"]["color"] == [charts.PALETTE[0], charts.FEW_COLOUR]
@@ -158,5 +169,5 @@ def test_sparklines_of_one_table_share_their_scale():
     assert y_range[0] < -80 and y_range[1] > 20 and -100 <= y_range[0] and y_range[1] <= 100
     assert charts.shared_range([[point("2026-06-01", 100.0, 1)]], (-100, 100)) == (pytest.approx(96.0), 100)
     assert charts.shared_range([[], [point("2026-06-01", None, 0)]], (1, 7)) is None
-    spark = charts.sparkline(rows[0], fmt, y_range=y_range)
+    spark = charts.sparkline(rows[0], fmt, locale="en", y_range=y_range)
     assert spark["layout"]["yaxis"]["range"] == list(y_range)

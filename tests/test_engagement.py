@@ -61,15 +61,21 @@ async def test_a_round_opens_invites_reminds_and_closes(mail_client, mail_settin
     page = await mail_client.get(link)
     assert page.status_code == 200 and '<html lang="sl">' in page.text
     assert page.text.count('type="radio"') == 11 * 4
-    line = i18n.translate(
-        "sl",
-        "Anonymous: your answers are stored without your name, e-mail or the time you answered. "
-        "Managers and HR see results only for groups of at least %(k)s people, and comments only "
-        "for groups of at least %(ck)s.",
-        k=5,
-        ck=10,
-    )
-    assert html.escape(line, quote=False) in page.text  # the line on what is and is not visible
+    for line in (  # the lines on what is and is not visible
+        i18n.translate_plural(
+            "sl",
+            "Managers and HR see results only for groups of at least %(num)s person.",
+            "Managers and HR see results only for groups of at least %(num)s people.",
+            5,
+        ),
+        i18n.translate_plural(
+            "sl",
+            "They see comments only from groups of at least %(num)s person.",
+            "They see comments only from groups of at least %(num)s people.",
+            10,
+        ),
+    ):
+        assert html.escape(line, quote=False) in page.text
     invitation = await Invitation.get(employee__external_id="E1")
     data = {f"q_{q}": "9" for q in pulse_round.questions} | {
         "c_recommend_workplace": "Good team",

@@ -64,6 +64,10 @@ class Page:
     def t(self, message: str, **variables: object) -> str:
         return i18n.translate(self.locale, message, **variables)
 
+    def ngettext(self, singular: str, plural: str, n: int, **variables: object) -> str:
+        """The plural form for `n`, with `num` the number as the locale writes it."""
+        return i18n.translate_plural(self.locale, singular, plural, n, **{"num": self.count(n), **variables})
+
     def number(self, value: float | None, digits: int = 1) -> str:
         return "–" if value is None else i18n.number(value, self.locale, digits)
 
@@ -120,7 +124,13 @@ async def page(request: Request, permission: str) -> Page:
 
 
 def figure(value: dict) -> Markup:
-    """Figure JSON for a <script type="application/json"> block: safe against </script> and friends."""
+    """Figure JSON for a <script type="application/json"> block: safe against </script> and friends.
+
+    Only figures made by pulse.charts pass: they carry the reader's locale, and a figure without one would show
+    English month names and decimal points to everyone.
+    """
+    if not value.get("config", {}).get("locales"):
+        raise ValueError("A figure without the reader's locale: build it with pulse.charts.")
     text = json.dumps(value, separators=(",", ":"))
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))  # noqa: S704
 
@@ -168,6 +178,7 @@ def _trend_figure(p: Page, survey, groups: list[dict]) -> dict:
         fmt=lambda v: p.number(v, digits),
         fmt_n=p.count,
         y_range=SCALES[survey.kind],
+        locale=p.locale,
     )
 
 
@@ -186,7 +197,7 @@ async def _filters(p: Page, points: bool = False) -> tuple[str | None, filters.F
     """The team (checked against the user's scope: another's team is a 403) and the other filters of the URL;
     a team that does not exist is told beside its field."""
     team = p.team()
-    chosen = filters.read(p.request.query_params, p.t, p.today(), points)
+    chosen = filters.read(p.request.query_params, p.t, p.ngettext, p.today(), points)
     if team is not None and p.slugs is None and not await Team.exists(slug=team):
         chosen.errors["team"] = p.t("No team has this name.")
     return team, chosen
@@ -288,13 +299,7 @@ async def overview(request: Request) -> Response:
         empty = None
         if not (latest and latest["n"]):
             if any(point["n"] for point in points):
-                empty = i18n.translate_plural(
-                    p.locale,
-                    "No answers in the last %(num)s day.",
-                    "No answers in the last %(num)s days.",
-                    days,
-                    num=p.count(days),
-                )
+                empty = p.ngettext("No answers in the last %(num)s day.", "No answers in the last %(num)s days.", days)
             else:
                 anyone = await _anyone_answered(p) if anyone is None else anyone
                 if not anyone:
@@ -394,7 +399,11 @@ async def breakdown(request: Request) -> Response:
                 {
                     "value": group["key"].get(by),
                     "latest": latest,
-                    "spark": figure(charts.sparkline(group["points"], lambda v: p.number(v, digits), y_range)),
+                    "spark": figure(
+                        charts.sparkline(
+                            group["points"], lambda v: p.number(v, digits), locale=p.locale, y_range=y_range
+                        )
+                    ),
                 }
             )
         if not rows:
@@ -454,7 +463,7 @@ async def loyalty(request: Request) -> Response:
                 "next": with_query(request, request.url.path, page=number + 1) if number < pages else None,
             },
             "download": with_query(request, "/dashboard/loyalty.csv", keep=("team", "from", "to")),
-            "figure": figure(charts.quadrant(data["counts"], labels, p.count)),
+            "figure": figure(charts.quadrant(data["counts"], labels, p.count, locale=p.locale)),
             "total": data["contacts"],
         },
     )
@@ -511,7 +520,7 @@ async def after_sale(request: Request) -> Response:
         estimates = [metrics.estimate(survey.kind, metrics.add(*series.get(n, {}).values())) for n in names]
         figures[dimension] = figure(
             charts.bars(
-                [p.t("%(range)s days", range=n) if dimension == "lifecycle" else n for n in names],
+                [_days_since(p, n) if dimension == "lifecycle" else n for n in names],
                 [e.value for e in estimates],
                 [e.ci_low for e in estimates],
                 [e.ci_high for e in estimates],
@@ -521,9 +530,18 @@ async def after_sale(request: Request) -> Response:
                 few_label=p.t(FEW_ANSWERS),
                 fmt=lambda v: p.number(v, digits),
                 fmt_n=p.count,
+                locale=p.locale,
             )
         )
     return p.render("dashboard/after_sale.html", {**form, "figures": figures, "notice": notice})
+
+
+def _days_since(p: Page, bucket: str) -> str:
+    """A bucket of rollups.LIFECYCLE in words: '0–30 days' (the plural of the upper bound), 'over 365 days'."""
+    _, low, high = next(one for one in rollups.LIFECYCLE if one[0] == bucket)
+    if high is None:
+        return p.ngettext("over %(num)s day", "over %(num)s days", low - 1)
+    return p.ngettext("%(low)s–%(num)s day", "%(low)s–%(num)s days", high, low=p.count(low))
 
 
 async def account(request: Request) -> Response:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from pulse import access, charts, engagement, fields, metrics, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound
-from pulse.models import Invitation, PulseRound
+from pulse.models import Invitation, PulseRound, Team
 from pulse.web.auth import api_key
 from pulse.web.dashboard import figure, page
 
@@ -161,6 +161,7 @@ async def hr_page(request: Request) -> Response:
     relation = await ex_cx(survey, chosen, settings, p.state.catalog, enps)
     ordered = list(reversed(rounds))
     trend_groups = _enps_trend(ordered, by_round, p.slugs)
+    team_names = dict(await Team.all().values_list("slug", "name"))  # groups are slugs; people read names
     over_time = await _ex_cx_over_time(survey, ordered, by_round, p.state.catalog)
     ex_cx_trend = charts.trend(
         over_time,
@@ -170,15 +171,25 @@ async def hr_page(request: Request) -> Response:
         fmt=lambda v: p.number(v, 1),
         fmt_n=p.count,
         y_range=(-100, 100),
+        locale=p.locale,
     )
     trend = charts.trend(
-        trend_groups,
+        [
+            {
+                **group,
+                "name": p.t("Whole company")
+                if group["name"] == "company"
+                else team_names.get(group["name"], group["name"]),
+            }
+            for group in trend_groups
+        ],
         value_label="eNPS",
         n_label=p.t("n ="),
         band_label=p.t("95%% interval"),
         fmt=lambda v: p.number(v, 1),
         fmt_n=p.count,
         y_range=(-100, 100),
+        locale=p.locale,
     )
     rates = await response_rates(chosen, settings.anonymity_min_group)
     if p.slugs is not None:  # a manager: the company baseline and their own teams, nothing of other teams
@@ -195,32 +206,24 @@ async def hr_page(request: Request) -> Response:
         d["id"]: next((g["value"] for g in d["cells"] if g["group"] == "company" and not g["suppressed"]), None)
         for d in drivers
     }
-    traces = []
-    for index, (kind, label) in enumerate((("nps", p.t("Customers' NPS")), ("csat", p.t("Customers' CSAT, %%")))):
-        points = [r for r in relation if r["enps"] is not None and r.get(kind) is not None]
-        traces.append(
+    scatter = charts.scatter(
+        [
             {
-                "type": "scatter",
-                "mode": "markers+text",
-                "name": charts.safe(label),
-                "x": [r["enps"] for r in points],
-                "y": [r[kind] for r in points],
-                "text": [charts.safe(r["team"]) for r in points],
-                "textposition": "top center",
-                "marker": {"size": 12, "color": charts.PALETTE[index]},
-                "hovertemplate": "%{text}: eNPS %{x:.1f}, " + charts.safe(label) + " %{y:.1f}<extra></extra>",
+                "name": label,
+                "points": [
+                    {"x": r["enps"], "y": r[kind], "label": team_names.get(r["team"], r["team"])}
+                    for r in relation
+                    if r["enps"] is not None and r.get(kind) is not None
+                ],
             }
-        )
-    scatter = {
-        "data": traces,
-        "layout": {
-            **charts.LAYOUT,
-            "hovermode": "closest",
-            "xaxis": {"title": {"text": "eNPS"}, "range": [-100, 100]},
-            "yaxis": {"title": {"text": charts.safe(p.t("Customers"))}, "range": [-100, 100]},
-        },
-        "config": charts.CONFIG,
-    }
+            for kind, label in (("nps", p.t("Customers' NPS")), ("csat", p.t("Customers' CSAT, %%")))
+        ],
+        x_label="eNPS",
+        y_label=p.t("Customers"),
+        x_range=(-100, 100),
+        y_range=(-100, 100),
+        locale=p.locale,
+    )
     return p.render(
         "dashboard/engagement.html",
         {
@@ -237,6 +240,7 @@ async def hr_page(request: Request) -> Response:
             "ex_cx_trend": figure(ex_cx_trend) if ex_cx_trend else None,
             "rates": rates,
             "company_values": company_values,
+            "team_names": team_names,
         },
     )
 

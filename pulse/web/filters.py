@@ -50,8 +50,11 @@ class Filters:
         return values
 
 
-def read(params: Mapping[str, str], t: Callable[..., str], today: date, points: bool = False) -> Filters:
-    """Read window, interval, from and to; with `points`, also check the chart would not have too many points."""
+def read(
+    params: Mapping[str, str], t: Callable[..., str], ngettext: Callable[..., str], today: date, points: bool = False
+) -> Filters:
+    """Read window, interval, from and to; with `points`, also check the chart would not have too many points.
+    `t` translates a message, `ngettext` picks a message's plural form for a count (see dashboard.Page)."""
 
     def label(name: str) -> str:
         return t(FIELD_LABELS[name])
@@ -63,8 +66,11 @@ def read(params: Mapping[str, str], t: Callable[..., str], today: date, points: 
     if window.endswith("d") and fields.WHOLE_NUMBER.fullmatch(number) and 1 <= int(number) <= trends.MAX_WINDOW_DAYS:
         days = int(number)
     else:
-        errors["window"] = t(
-            "'%(field)s' must be from 1 to %(max)s days.", field=label("window"), max=trends.MAX_WINDOW_DAYS
+        errors["window"] = ngettext(
+            "'%(field)s' must be from 1 to %(num)s day.",
+            "'%(field)s' must be from 1 to %(num)s days.",
+            trends.MAX_WINDOW_DAYS,
+            field=label("window"),
         )
     interval = raw["interval"] or DEFAULT_INTERVAL
     if interval not in trends.INTERVALS:
@@ -93,9 +99,10 @@ def read(params: Mapping[str, str], t: Callable[..., str], today: date, points: 
     if points and not errors:
         start, end = found.period(today, 26 * 7)
         if len(trends.point_dates(start, end, interval)) > trends.MAX_POINTS:
-            errors["from"] = t(
-                "That is more than %(max)s points: choose a later '%(since)s' or a longer '%(interval)s'.",
-                max=trends.MAX_POINTS,
+            errors["from"] = ngettext(
+                "That is more than %(num)s point: choose a later '%(since)s' or a longer '%(interval)s'.",
+                "That is more than %(num)s points: choose a later '%(since)s' or a longer '%(interval)s'.",
+                trends.MAX_POINTS,
                 since=label("from"),
                 interval=label("interval"),
             )
