@@ -6,7 +6,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from pulse import i18n
+from pulse import i18n, labels
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -20,4 +20,5 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     i18n.install(env)
+    labels.install(env)
     return env

@@ -109,6 +109,7 @@ async def _users_page(p: Page, error: str | None) -> Response:
         {
             "users": await User.all().order_by("email"),
             "scopes": await _scopes(),
+            "team_names": dict(await Team.all().values_list("slug", "name")),  # the list shows names, not slugs
             "error": error,
             "saved": p.request.query_params.get("saved") == "1" and not error,
             "roles": ROLE_NAMES,

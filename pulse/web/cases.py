@@ -13,22 +13,16 @@ from starlette.routing import Route
 from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count
 
-from pulse import access, fields, followups, timeline
+from pulse import access, fields, followups, labels, timeline
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
-from pulse.i18n import N_
 from pulse.models import CaseNote, Contact, FollowUpCase, Team, Touchpoint, User, UserTeam
 from pulse.models import Response as Answer
 from pulse.teams import subtree_ids
 from pulse.web.auth import CSRF_FIELD, check_csrf
 from pulse.web.dashboard import Page, page
 
-STATUS_LABELS = {  # in workflow order, which every list and select keeps
-    "open": N_("Open"),
-    "in_progress": N_("In progress"),
-    "resolved": N_("Resolved"),
-    "closed_no_action": N_("Closed, no action"),
-}
+STATUS_LABELS = labels.LABELS["case_status"]  # in workflow order, which every list and select keeps
 STATUS_CHOICES = {"active": followups.OPEN_STATUSES, "any": followups.STATUSES} | {s: (s,) for s in followups.STATUSES}
 SORTS = {  # URL value -> order of the rows; "-" in front reverses
     "due": ("due_at", "id"),
@@ -180,7 +174,15 @@ async def contact(request: Request) -> Response:
         raise NotFound("No such contact.")  # nothing in a manager's teams: as if there were no such customer
     for item in events:
         item["when"] = datetime.fromisoformat(item["at"])
-    return p.render("dashboard/contact.html", {"contact": person, "events": events, "statuses": STATUS_LABELS})
+    return p.render(
+        "dashboard/contact.html",
+        {"contact": person, "events": events, "statuses": STATUS_LABELS, "team_names": await team_names()},
+    )
+
+
+async def team_names() -> dict[str, str]:
+    """slug -> name: a timeline keeps the slug (the API shows it), a person reads the name."""
+    return dict(await Team.all().values_list("slug", "name"))
 
 
 @dataclass(frozen=True)
@@ -372,6 +374,7 @@ async def case_page(request: Request) -> Response:
             "case": case,
             "notes": notes,
             "events": events,
+            "team_names": await team_names(),
             "error": error,
             "saved": request.method == "GET" and request.query_params.get("saved") == "1",
             "statuses": STATUS_LABELS,

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pulse import access, charts, fields, followups, i18n, insights, metrics, rollups, trends
+from pulse import access, charts, fields, followups, i18n, insights, labels, metrics, rollups, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, Forbidden, NotFound
 from pulse.i18n import N_
@@ -67,6 +67,20 @@ class Page:
     def ngettext(self, singular: str, plural: str, n: int, **variables: object) -> str:
         """The plural form for `n`, with `num` the number as the locale writes it."""
         return i18n.translate_plural(self.locale, singular, plural, n, **{"num": self.count(n), **variables})
+
+    def label(self, kind: str, code: str | None) -> str:
+        return labels.label(kind, code, self.locale)
+
+    async def group_names(self, by: str):
+        """How the groups of a breakdown by `by` are named for the reader: labels, team names, day ranges;
+        a segment's values are the customer's own data and stay as they are."""
+        if by == "team":
+            teams = dict(await Team.all().values_list("slug", "name"))
+            return lambda slug: teams.get(slug, slug)
+        if by == "lifecycle":
+            return lambda bucket: _days_since(self, bucket)
+        kind = {"touchpoint": "touchpoint", "stage": "stage", "channel": "channel"}.get(by)
+        return (lambda code: self.label(kind, code)) if kind else (lambda value: value)
 
     def number(self, value: float | None, digits: int = 1) -> str:
         return "–" if value is None else i18n.number(value, self.locale, digits)
@@ -376,7 +390,7 @@ async def breakdown(request: Request) -> Response:
         survey=survey,
         surveys=_customer_surveys(p),
         by=by,
-        dimensions=[(d, p.t(DIMENSION_LABELS[d]) if d in DIMENSION_LABELS else d) for d in known],
+        dimensions=[(d, p.t(DIMENSION_LABELS[d]) if d in DIMENSION_LABELS else p.label("segment", d)) for d in known],
         title=_title(p, survey),
     )
     if chosen.errors:
@@ -393,11 +407,12 @@ async def breakdown(request: Request) -> Response:
             if not (by == "team" and p.slugs is not None and group["key"].get(by) not in p.slugs)
         ]  # a manager sees only their teams
         y_range = charts.shared_range([group["points"] for group in groups], SCALES[survey.kind])  # rows compare
+        names = await p.group_names(by)
         for group in groups:
             latest = group["points"][-1] if group["points"] else None
             rows.append(
                 {
-                    "value": group["key"].get(by),
+                    "value": names(group["key"].get(by)),
                     "latest": latest,
                     "spark": figure(
                         charts.sparkline(
@@ -453,6 +468,7 @@ async def loyalty(request: Request) -> Response:
             "counts": data["counts"],
             "shares": data["shares"],
             "people": await insights.describe(drill[first : first + LOYALTY_PAGE_SIZE]),
+            "team_names": dict(await Team.all().values_list("slug", "name")),  # the list keeps slugs (CSV, API)
             "listed": len(drill),
             "paging": {
                 "number": number,
@@ -520,7 +536,7 @@ async def after_sale(request: Request) -> Response:
         estimates = [metrics.estimate(survey.kind, metrics.add(*series.get(n, {}).values())) for n in names]
         figures[dimension] = figure(
             charts.bars(
-                [_days_since(p, n) if dimension == "lifecycle" else n for n in names],
+                [_days_since(p, n) if dimension == "lifecycle" else p.label("stage", n) for n in names],
                 [e.value for e in estimates],
                 [e.ci_low for e in estimates],
                 [e.ci_high for e in estimates],

@@ -137,7 +137,7 @@ async def _responses(p: Page) -> Response:
             "language": row[4],
             "answered_at": db.as_datetime(row[5]),
             "day": row[6] if isinstance(row[6], date) else date.fromisoformat(row[6]),
-            "touchpoint": row[7] or "",
+            "touchpoint": p.label("touchpoint", row[7]),
             "team": teams.get(row[8], ""),
         }
         for row in found
