@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from pulse.errors import BadRequest, Conflict
+from pulse.i18n import N_
 from pulse.models import ApiKey, Team, User, UserTeam
 from pulse.settings import LOCALES
 
@@ -60,7 +61,7 @@ async def password_matches(stored_hash: str, password: str) -> bool:
 
 def check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadRequest(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+        raise BadRequest(N_("The password must be at least %(count)s characters long."), count=MIN_PASSWORD_LENGTH)
 
 
 async def create_user(
@@ -75,18 +76,24 @@ async def create_user(
     """Create a user; a manager is scoped to the teams given by slug."""
     email = email.strip().lower()
     if not EMAIL.match(email):
-        raise BadRequest(f"{email!r} is not an e-mail address.")
+        raise BadRequest(N_("%(email)s is not an e-mail address."), email=repr(email))
     if role not in ROLES:
-        raise BadRequest(f"The role must be one of {', '.join(ROLES)}, not {role!r}.")
+        raise BadRequest(
+            N_("The role must be one of %(roles)s, not %(role)s."), roles=", ".join(ROLES), role=repr(role)
+        )
     if locale not in LOCALES:
-        raise BadRequest(f"The locale must be one of {', '.join(LOCALES)}, not {locale!r}.")
+        raise BadRequest(
+            N_("The locale must be one of %(locales)s, not %(locale)s."),
+            locales=", ".join(LOCALES),
+            locale=repr(locale),
+        )
     check_password_rules(password)
     if await User.exists(email=email):
-        raise Conflict(f"A user with the e-mail {email} already exists.")
+        raise Conflict(N_("A user with the e-mail %(email)s already exists."), email=email)
     found = await Team.filter(slug__in=teams or []).all()
     missing = sorted(set(teams or []) - {t.slug for t in found})
     if missing:
-        raise BadRequest(f"No team with the slug {', '.join(missing)}.")
+        raise BadRequest(N_("No team with the slug %(slugs)s."), slugs=", ".join(missing))
     user = await User.create(
         email=email,
         password_hash=await new_password_hash(password),
@@ -108,11 +115,15 @@ async def create_api_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
     """Create a key; the plain key is returned once and never stored."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise BadRequest(f"Unknown scope {', '.join(unknown)}; the scopes are {', '.join(SCOPES)}.")
+        raise BadRequest(
+            N_("Unknown scope %(unknown)s; the scopes are %(scopes)s."),
+            unknown=", ".join(unknown),
+            scopes=", ".join(SCOPES),
+        )
     if not scopes:
-        raise BadRequest("Give the key at least one scope.")
+        raise BadRequest(N_("Give the key at least one scope."))
     if not name.strip():
-        raise BadRequest("Give the key a name that says who uses it.")
+        raise BadRequest(N_("Give the key a name that says who uses it."))
     prefix = secrets.token_hex(4)
     secret = f"pulse_{prefix}_{secrets.token_urlsafe(32)}"
     key = await ApiKey.create(name=name.strip(), prefix=prefix, key_hash=_key_hash(secret), scopes=sorted(set(scopes)))

@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 from pulse import access, db, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
+from pulse.i18n import N_
 
 __all__ = ["Conflict"]
 from pulse.models import CaseNote, FollowUpCase, Invitation, OutboxMessage, Response, Team, User
@@ -120,23 +121,27 @@ async def answer_changed(response: Response, survey: Survey, previous: int, sett
         if survey.is_unhappy(response.score):
             await open_case(response, survey, settings, now)
         return
-    body = f"The customer changed the score from {previous} to {response.score}."
-    if response.comment:
-        body += f" Comment: {response.comment}"
-    await CaseNote.create(case=case, author=None, body=body)
+    data = {"from": previous, "to": response.score, "survey": response.survey_id, "comment": response.comment or ""}
+    await CaseNote.create(case=case, author=None, kind="score_changed", body="", data=data)
     case.score = response.score
     await case.save(update_fields=["score", "updated_at"])
     await webhooks.enqueue("case.updated", case_payload(case), settings, now)
 
 
-async def may_own(user: User, case: FollowUpCase) -> str | None:
+async def may_own(user: User, case: FollowUpCase) -> BadRequest | None:
     """Why `user` may not own `case` (None: they may): they must work cases and see the case's team."""
     if not access.allowed(user, "cases:write"):
-        return f"{user.email} cannot work on cases: the role {user.role} does not allow it."
+        return BadRequest(
+            N_("%(email)s cannot work on cases: the role %(role)s does not allow it."), email=user.email, role=user.role
+        )
     scope = await access.team_ids(user)
     if scope is not None and (case.team_id is None or case.team_id not in scope):
         team = await Team.get_or_none(id=case.team_id) if case.team_id else None
-        return f"{user.email} cannot see the team of this case ({team.slug if team else 'no team'})."
+        if team is None:
+            return BadRequest(N_("%(email)s cannot see the team of this case (no team)."), email=user.email)
+        return BadRequest(
+            N_("%(email)s cannot see the team of this case (%(team)s)."), email=user.email, team=team.slug
+        )
     return None
 
 
@@ -160,28 +165,29 @@ async def update_case(
         status = None
     if status is not None:
         if status not in STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
+            raise BadRequest(N_("status must be one of %(statuses)s."), statuses=", ".join(STATUSES))
         if status not in TRANSITIONS[case.status]:
-            raise Conflict(f"A case that is {case.status} cannot become {status}.")
+            raise Conflict(N_("A case that is %(old)s cannot become %(new)s."), old=case.status, new=status)
     owner = None
     if owner_email is not None:
         owner = await User.get_or_none(email=owner_email.strip().lower(), is_active=True)
         if owner is None:
-            raise BadRequest(f"No active user has the e-mail {owner_email}.")
+            raise BadRequest(N_("No active user has the e-mail %(email)s."), email=owner_email)
         if refusal := await may_own(owner, case):
-            raise BadRequest(refusal)
+            raise refusal
     if note is not None:
         if not note.strip():
-            raise BadRequest("A note cannot be empty.")
+            raise BadRequest(N_("A note cannot be empty."))
         if len(note) > 10000:
-            raise BadRequest("A note must be at most 10,000 characters.")
+            raise BadRequest(N_("A note must be at most 10,000 characters."))
     async with in_transaction():
         if status is not None:
-            await CaseNote.create(case=case, author=author, body=f"Status: {case.status} → {status}.")
+            data = {"from": case.status, "to": status}
+            await CaseNote.create(case=case, author=author, kind="status", body="", data=data)
             case.status = status
         if owner is not None and owner.id != case.owner_id:
             case.owner = owner
-            await CaseNote.create(case=case, author=author, body=f"Owner: {owner.email}.")
+            await CaseNote.create(case=case, author=author, kind="owner", body="", data={"user_id": owner.id})
             await _notify("case_opened", case, owner, settings, now)
         if note is not None:
             await CaseNote.create(case=case, author=author, body=note.strip())
@@ -203,7 +209,8 @@ async def escalate_overdue(settings: Settings, now: datetime | None = None) -> i
             target = target or await default_owner(settings)
             if target is None:
                 continue
-            await CaseNote.create(case=case, author=None, body=f"Overdue: escalated to {target.email}.")
+            data = {"user_id": target.id}
+            await CaseNote.create(case=case, author=None, kind="escalated", body="", data=data)
             await _notify("case_escalated", case, target, settings, now)
             await webhooks.enqueue("case.updated", {**case_payload(case), "escalated_to": target.email}, settings, now)
     return len(overdue)

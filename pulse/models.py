@@ -409,7 +409,9 @@ class FollowUpCase(Model):
 
 
 class CaseNote(Model):
-    """A note on a case: by a person, or by Pulse when the answer changes."""
+    """A note on a case: a person's words (kind "note", in `body`), or an event Pulse records as a code and its
+    data, told in each reader's language by pulse.case_notes: "status" {from, to}, "owner" and "escalated"
+    {user_id}, "score_changed" {from, to, survey, comment}."""
 
     id = fields.IntField(primary_key=True)
     case: fields.ForeignKeyRelation[FollowUpCase] = fields.ForeignKeyField(
@@ -418,7 +420,9 @@ class CaseNote(Model):
     author: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="case_notes", null=True, on_delete=fields.SET_NULL
     )
-    body = fields.TextField()
+    kind = fields.CharField(max_length=16, default="note", db_default="note")
+    body = fields.TextField()  # a person's note; empty for an event
+    data = fields.JSONField(default=dict, db_default="{}")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

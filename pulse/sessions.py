@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pulse import throttle
 from pulse.accounts import check_password_rules, hash_password, new_password_hash, password_matches
 from pulse.errors import BadRequest
+from pulse.i18n import N_
 from pulse.models import Session, User
 
 RESET_MAX_AGE = timedelta(hours=1)
@@ -89,13 +90,13 @@ async def reset_user(secret_key: str, token: str) -> User:
     try:
         user_id, fingerprint = _reset_serializer(secret_key).loads(token, max_age=int(RESET_MAX_AGE.total_seconds()))
     except SignatureExpired:
-        raise BadRequest("This reset link has expired. Ask for a new one.") from None
+        raise BadRequest(N_("This reset link has expired. Ask for a new one.")) from None
     except (BadSignature, ValueError, TypeError):
-        raise BadRequest("This reset link is not valid. Ask for a new one.") from None
+        raise BadRequest(N_("This reset link is not valid. Ask for a new one.")) from None
     user = await User.get_or_none(id=user_id, is_active=True)
     expected = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16] if user else ""
     if user is None or not hmac.compare_digest(expected, str(fingerprint)):
-        raise BadRequest("This reset link was already used. Ask for a new one.")
+        raise BadRequest(N_("This reset link was already used. Ask for a new one."))
     return user
 
 

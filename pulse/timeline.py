@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 from tortoise.expressions import Q, Subquery
 
+from pulse import case_notes
 from pulse.catalog import Catalog
 from pulse.models import CaseNote, Contact, FollowUpCase, Invitation, Response, Touchpoint
 
@@ -17,6 +18,13 @@ def in_teams(team_ids: Collection[int]) -> Q:
         | Q(id__in=Subquery(Invitation.filter(response__team_id__in=team_ids).values("contact_id")))
         | Q(id__in=Subquery(FollowUpCase.filter(team_id__in=team_ids).values("contact_id")))
     )
+
+
+async def _note_texts(case_id: int) -> list[str]:
+    """A case's notes as the API has always given them: English sentences, users by e-mail."""
+    notes = await CaseNote.filter(case_id=case_id).order_by("id")
+    people = await case_notes.names(notes, emails=True)
+    return [case_notes.text(n, "en", people, codes=True) for n in notes]
 
 
 async def events(contact: Contact, catalog: Catalog, team_ids: Collection[int] | None = None) -> list[dict]:
@@ -102,7 +110,7 @@ async def events(contact: Contact, catalog: Catalog, team_ids: Collection[int] |
                     "owner": case.owner.email if case.owner else None,
                     "due_at": case.due_at.isoformat(),
                     "response_id": case.response_id,
-                    "notes": [n.body for n in await CaseNote.filter(case_id=case.id).order_by("id")],
+                    "notes": await _note_texts(case.id),
                 },
             )
         )

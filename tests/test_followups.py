@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pulse import followups, i18n
-from pulse.models import CaseNote, FollowUpCase, OutboxMessage, Response, Team
+from pulse.models import CaseNote, FollowUpCase, OutboxMessage, Response, Team, User
 from pulse.outbox import Dispatcher
 from pulse.rendering import environment
 from tests.conftest import old_nonce, sent_invitation, survey_url
@@ -87,7 +87,9 @@ async def test_an_overdue_case_escalates_to_the_parent_owner_once(mail_client, m
     [message] = await OutboxMessage.filter(kind="case_escalated")
     assert message.to_email == "carol@example.com"
     assert (await FollowUpCase.get(id=case.id)).escalated_at == later
-    assert [n.body for n in await CaseNote.filter(case_id=case.id)] == ["Overdue: escalated to carol@example.com."]
+    carol = await User.get(email="carol@example.com")
+    stored = await CaseNote.filter(case_id=case.id).values_list("kind", "data", "body")
+    assert stored == [("escalated", {"user_id": carol.id}, "")]  # an event, told in each reader's language
 
 
 async def test_status_changes_follow_the_lifecycle(mail_client, mail_settings, catalog, org):
@@ -101,12 +103,12 @@ async def test_status_changes_follow_the_lifecycle(mail_client, mail_settings, c
     with pytest.raises(followups.Conflict, match=r"A case that is resolved cannot become in_progress\."):
         await followups.update_case(case, mail_settings, status="in_progress")
     await followups.update_case(case, mail_settings, status="open")  # reopened
-    bodies = [n.body for n in await CaseNote.filter(case_id=case.id).order_by("id")]
-    assert bodies == [
-        "Status: open → in_progress.",
-        "Called, left a message",
-        "Status: in_progress → resolved.",
-        "Status: resolved → open.",
+    stored = await CaseNote.filter(case_id=case.id).order_by("id").values_list("kind", "data", "body")
+    assert stored == [
+        ("status", {"from": "open", "to": "in_progress"}, ""),
+        ("note", {}, "Called, left a message"),
+        ("status", {"from": "in_progress", "to": "resolved"}, ""),
+        ("status", {"from": "resolved", "to": "open"}, ""),
     ]
 
 

@@ -201,8 +201,8 @@ async def test_the_same_link_changes_the_answer_later_and_history_is_kept(
     assert [(h["score"], h["comment"]) for h in response.history] == [(1, "Too slow")]
     assert await Response.all().count() == 1  # one response per invitation
     notes = await case.notes.all()
-    assert [n.body for n in notes] == [
-        "The customer changed the score from 1 to 5. Comment: They called back, all good"
+    assert [(n.kind, n.data, n.body) for n in notes] == [
+        ("score_changed", {"from": 1, "to": 5, "survey": "csat", "comment": "They called back, all good"}, "")
     ]
     assert (await FollowUpCase.get(id=case.id)).status == "open"  # the case stays for its owner to close
 

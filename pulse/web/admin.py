@@ -59,13 +59,15 @@ async def _known_teams(slugs: list[str]) -> list[Team]:
     found = await Team.filter(slug__in=slugs)
     missing = sorted(set(slugs) - {t.slug for t in found})
     if missing:
-        raise BadRequest(f"No team with the slug {', '.join(missing)}.")
+        raise BadRequest(N_("No team with the slug %(slugs)s."), slugs=", ".join(missing))
     return found
 
 
 def _check_role(role: str) -> None:
     if role not in accounts.ROLES:
-        raise BadRequest(f"The role must be one of {', '.join(accounts.ROLES)}, not {role!r}.")
+        raise BadRequest(
+            N_("The role must be one of %(roles)s, not %(role)s."), roles=", ".join(accounts.ROLES), role=repr(role)
+        )
 
 
 async def users(request: Request) -> Response:
@@ -90,7 +92,7 @@ async def users(request: Request) -> Response:
                     teams=teams,
                 )
             except PulseError as refused:
-                error = refused.message
+                error = refused.localized(p.locale)
             else:
                 return RedirectResponse("/admin/users?saved=1", status_code=303)
     return await _users_page(p, error)
@@ -157,7 +159,7 @@ async def user_update(request: Request) -> Response:
     user_id = fields.identifier(request.path_params["user_id"])
     target = await User.get_or_none(id=user_id) if user_id is not None else None
     if target is None:
-        raise NotFound("No such user.")
+        raise NotFound(N_("No such user."))
     if request.method == "GET":
         return await _user_page(p, target)
     form = await _form(request)
@@ -167,7 +169,7 @@ async def user_update(request: Request) -> Response:
         try:
             refusal = await save_role_and_teams(target, role, slugs)
         except PulseError as refused:
-            return await _user_page(p, target, refused.message, {"role": role, "teams": slugs})
+            return await _user_page(p, target, refused.localized(p.locale), {"role": role, "teams": slugs})
         if refusal:
             return await _user_page(p, target, p.t(refusal), {"role": role, "teams": slugs})
     elif action == "deactivate":
@@ -180,7 +182,7 @@ async def user_update(request: Request) -> Response:
     elif action == "activate":
         await User.filter(id=target.id).update(is_active=True)
     else:
-        raise BadRequest("Unknown action.")
+        raise BadRequest(N_("Unknown action."))
     return RedirectResponse("/admin/users?saved=1", status_code=303)
 
 
@@ -192,7 +194,7 @@ async def teams(request: Request) -> Response:
         try:
             await _save_team(None, form)
         except PulseError as refused:
-            error = refused.message
+            error = refused.localized(p.locale)
         else:
             return RedirectResponse("/admin/teams", status_code=303)
     return await _teams_page(p, error)
@@ -210,23 +212,23 @@ async def _save_team(team: Team | None, form: FormData) -> Team:
     name = _text(form, "name").strip()
     slug = _text(form, "slug").strip()
     if not name:
-        raise BadRequest("A team needs a name.")
+        raise BadRequest(N_("A team needs a name."))
     if team is None:
         if not SLUG.match(slug):
-            raise BadRequest("The slug must be lowercase letters, digits and dashes, such as support-warsaw.")
+            raise BadRequest(N_("The slug must be lowercase letters, digits and dashes, such as support-warsaw."))
         if await Team.exists(slug=slug):
-            raise BadRequest(f"A team with the slug {slug} already exists.")
+            raise BadRequest(N_("A team with the slug %(slug)s already exists."), slug=slug)
     parent = await Team.get_or_none(slug=_text(form, "parent")) if form.get("parent") else None
     if form.get("parent") and parent is None:
-        raise BadRequest("No such parent team.")
+        raise BadRequest(N_("No such parent team."))
     owner = await User.get_or_none(email=_text(form, "owner"), is_active=True) if form.get("owner") else None
     if form.get("owner") and owner is None:
-        raise BadRequest("No active user has that e-mail.")
+        raise BadRequest(N_("No active user has that e-mail."))
     if team is not None and parent is not None:
         ancestor: Team | None = parent
         while ancestor is not None:  # a team cannot sit below itself
             if ancestor.id == team.id:
-                raise BadRequest("A team cannot be placed under itself or one of its sub-teams.")
+                raise BadRequest(N_("A team cannot be placed under itself or one of its sub-teams."))
             ancestor = await Team.get_or_none(id=ancestor.parent_id) if ancestor.parent_id else None
     if team is None:
         return await Team.create(slug=slug, name=name, parent=parent, owner=owner)
@@ -239,12 +241,12 @@ async def team_update(request: Request) -> Response:
     p = await page(request, "admin")
     team = await Team.get_or_none(slug=request.path_params["slug"])
     if team is None:
-        raise NotFound("No such team.")
+        raise NotFound(N_("No such team."))
     form = await _form(request)
     try:
         await _save_team(team, form)
     except PulseError as refused:
-        return await _teams_page(p, refused.message)
+        return await _teams_page(p, refused.localized(p.locale))
     return RedirectResponse("/admin/teams", status_code=303)
 
 
@@ -260,7 +262,7 @@ async def api_keys(request: Request) -> Response:
             )
             created = {"key": key, "secret": secret}  # shown once, on this response only
         except PulseError as refused:
-            error = refused.message
+            error = refused.localized(p.locale)
     keys = await ApiKey.all().order_by("-id")
     response = p.render(
         "admin/api_keys.html",
@@ -275,7 +277,7 @@ async def api_key_revoke(request: Request) -> Response:
     await page(request, "admin")
     await _form(request)
     if not await accounts.revoke_api_key(request.path_params["prefix"]):
-        raise NotFound("No such active key.")
+        raise NotFound(N_("No such active key."))
     return RedirectResponse("/admin/api-keys", status_code=303)
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import fields, followups, roster, teams, timeline, touchpoints
+from pulse import case_notes, fields, followups, roster, teams, timeline, touchpoints
 from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from pulse.models import CaseNote, Contact, FollowUpCase, Team
 from pulse.models import Response as ResponseRow
@@ -109,10 +109,23 @@ async def _case_json(case: FollowUpCase, *, notes: bool = False) -> dict:
     data["created_at"] = case.created_at.isoformat()
     if notes:
         data["comment"] = case.response.comment if case.response else None
-        data["notes"] = [
-            {"body": n.body, "author": n.author.email if n.author else None, "created_at": n.created_at.isoformat()}
-            for n in await CaseNote.filter(case_id=case.id).select_related("author").order_by("id")
-        ]
+        listed = await CaseNote.filter(case_id=case.id).select_related("author").order_by("id")
+        people = await case_notes.names(listed, emails=True)
+        data["notes"] = []
+        for n in listed:
+            text = case_notes.text(
+                n, "en", people, codes=True
+            )  # English, users by e-mail; `kind` and `data` carry the codes
+            data["notes"].append(
+                {
+                    "kind": n.kind,
+                    "data": n.data,
+                    "text": text,
+                    "body": text,  # as before events had a kind: a person's words, or the event's English sentence
+                    "author": n.author.email if n.author else None,
+                    "created_at": n.created_at.isoformat(),
+                }
+            )
     return data
 
 

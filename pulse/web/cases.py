@@ -13,7 +13,7 @@ from starlette.routing import Route
 from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count
 
-from pulse import access, fields, followups, labels, timeline
+from pulse import access, case_notes, fields, followups, labels, timeline
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.models import CaseNote, Contact, FollowUpCase, Team, Touchpoint, User, UserTeam
@@ -224,7 +224,9 @@ def inbox_filters(p: Page) -> InboxFilters:
 def refused_filter(p: Page, refused: BadRequest) -> Response:
     """A filter of the URL that makes no sense: a 400 inside the app, saying which and how to start again."""
     back = p.request.url.path.removesuffix(".csv")
-    return p.render("dashboard/bad_filter.html", {"message": refused.message, "back": back}, status_code=400)
+    return p.render(
+        "dashboard/bad_filter.html", {"message": refused.localized(p.locale), "back": back}, status_code=400
+    )
 
 
 async def case_inbox(request: Request) -> Response:
@@ -356,11 +358,14 @@ async def case_page(request: Request) -> Response:
                 author=p.user,
             )
         except PulseError as refused:
-            error = refused.message
+            error = refused.localized(p.locale)
             case = await _case(p, request.path_params["case_id"])  # as stored: the refusal changed nothing
         else:
             return RedirectResponse(f"/cases/{case.id}?saved=1", status_code=303)
     notes = await CaseNote.filter(case_id=case.id).select_related("author").order_by("id")
+    people = await case_notes.names(notes)
+    for n in notes:
+        n.text = case_notes.text(n, p.locale, people)  # an event in the reader's language, a person's words as written
     events = []
     if case.contact:
         events = await timeline.events(case.contact, p.state.catalog, await access.team_ids(p.user))

@@ -570,7 +570,7 @@ async def account(request: Request) -> Response:
         check_csrf(request, str(form.get(CSRF_FIELD) or ""))
         locale = str(form.get("locale") or "")
         if locale not in i18n.LANGUAGE_NAMES:
-            raise BadRequest("Choose one of the offered languages.")
+            raise BadRequest(N_("Choose one of the offered languages."))
         await User.filter(id=user.id).update(locale=locale)
         return RedirectResponse("/account?lang=" + locale, status_code=303)
     return p.render("dashboard/account.html", {"teams": await access.top_teams(user)})

@@ -53,9 +53,16 @@ PUBLIC_PREFIXES = ("/s/", "/l/", "/u/", "/p/")  # what customers and employees o
 
 
 def error_response(
-    request: Request, status: int, message: str, errors: list | None = None, *, explain: bool = False
+    request: Request,
+    status: int,
+    message: str,
+    errors: list | None = None,
+    *,
+    explain: str | None = None,
+    locale: str | None = None,
 ) -> Response:
-    """JSON for the API, a page for people; `explain` shows the sentence that says what was wrong."""
+    """JSON for the API (`message`, English), a page for people; `explain` is the sentence in the reader's
+    language that says what was wrong."""
     if wants_json(request):
         return JSONResponse({"error": message, "errors": errors or []}, status_code=status)
     return render(
@@ -65,11 +72,12 @@ def error_response(
             "status": status,
             "title": PAGE_TITLES.get(status, PAGE_TITLES[400]),
             "hint": PAGE_HINTS.get(status),
-            "message": message if explain and status < 500 else None,
+            "message": explain if status < 500 else None,
             # a customer who met an error on a survey link has no business on the sign-in page
             "start_link": not request.url.path.startswith(PUBLIC_PREFIXES),
         },
         status_code=status,
+        locale=locale,
     )
 
 
@@ -84,7 +92,12 @@ async def pulse_error(request: Request, exc: Exception) -> Response:
 
     if isinstance(exc, NotAssigned) and not wants_json(request):
         return exc.render()  # inside the app's frame, so the account page and signing out stay in reach
-    return error_response(request, exc.status_code, exc.message, exc.errors, explain=True)
+    from pulse.web.signin import user_locale
+
+    # a signed-in person reads it in their own language (the msgid with its variables), as on their pages
+    locale = user_locale(request, getattr(request.state, "user", None))
+    explain = exc.localized(locale)
+    return error_response(request, exc.status_code, exc.message, exc.errors, explain=explain, locale=locale)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

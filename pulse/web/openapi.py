@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import engagement, fields, followups, rollups, touchpoints, trends
+from pulse import case_notes, engagement, fields, followups, rollups, touchpoints, trends
 from pulse.catalog import Catalog
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -47,6 +47,39 @@ def _op(
         operation["responses"][str(code)] = {"description": "Error", "content": {"application/json": {"schema": ERROR}}}
     if body:
         operation["requestBody"] = body
+    return operation
+
+
+CASE_NOTE = {
+    "type": "object",
+    "required": ["kind", "data", "text", "body", "author", "created_at"],
+    "properties": {
+        "kind": {
+            "type": "string",
+            "enum": list(case_notes.KINDS),
+            "description": "note: a person's words. Events Pulse recorded: status, owner, escalated (overdue, "
+            "given to the parent team's owner), score_changed (the customer changed their answer).",
+        },
+        "data": {
+            "type": "object",
+            "description": "The event's codes: status {from, to} (status codes); owner and escalated {user_id}; "
+            "score_changed {from, to, survey, comment}. Empty for a note.",
+        },
+        "text": {"type": "string", "description": "What the note says, in English (users by e-mail)."},
+        "body": {"type": "string", "description": "The same as text (kept for clients written before kind)."},
+        "author": {"type": ["string", "null"], "description": "E-mail of the person who wrote it, or null for Pulse."},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _case_op(operation: dict) -> dict:
+    """A case operation whose answer is the case with its notes."""
+    schema = {
+        "type": "object",
+        "properties": {"notes": {"type": "array", "items": {"$ref": "#/components/schemas/CaseNote"}}},
+    }
+    operation["responses"]["200"]["content"]["application/json"]["schema"] = schema
     return operation
 
 
@@ -172,34 +205,36 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
         },
         "/api/v1/cases/orphans": {"get": _op("Count complaints nobody owns (should be 0).", "cases:read")},
         "/api/v1/cases/{case_id}": {
-            "get": _op("One case with its notes.", "cases:read", [CASE_ID], errors=(401, 403, 404)),
-            "patch": _op(
-                "Change a case's status or owner, or add a note.",
-                "cases:write",
-                [CASE_ID],
-                errors=(400, 401, 403, 404, 409),
-                body={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "minProperties": 1,
-                                "additionalProperties": False,
-                                "properties": {
-                                    "status": STATUS,
-                                    "owner": _text(
-                                        fields.USER_EMAIL,
-                                        format="email",
-                                        description="E-mail of an active admin, or of a manager whose teams "
-                                        "include the case's team.",
-                                    ),
-                                    "note": _text(fields.CASE_NOTE, minLength=1),
-                                },
+            "get": _case_op(_op("One case with its notes.", "cases:read", [CASE_ID], errors=(401, 403, 404))),
+            "patch": _case_op(
+                _op(
+                    "Change a case's status or owner, or add a note.",
+                    "cases:write",
+                    [CASE_ID],
+                    errors=(400, 401, 403, 404, 409),
+                    body={
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "minProperties": 1,
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "status": STATUS,
+                                        "owner": _text(
+                                            fields.USER_EMAIL,
+                                            format="email",
+                                            description="E-mail of an active admin, or of a manager whose teams "
+                                            "include the case's team.",
+                                        ),
+                                        "note": _text(fields.CASE_NOTE, minLength=1),
+                                    },
+                                }
                             }
-                        }
+                        },
                     },
-                },
+                )
             ),
         },
         "/api/v1/responses": {
@@ -363,7 +398,8 @@ def document(catalog: Catalog | None = None, segments: tuple[str, ...] = ()) -> 
                     "type": "object",
                     "required": ["error", "errors"],
                     "properties": {"error": {"type": "string"}, "errors": {"type": "array"}},
-                }
+                },
+                "CaseNote": CASE_NOTE,
             },
         },
     }

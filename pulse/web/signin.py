@@ -186,7 +186,7 @@ async def reset_password(request: Request) -> Response:
         return render(
             request,
             "signin/reset_password.html",
-            {"invalid": invalid.message, "csrf_token": ""},
+            {"invalid": invalid.localized(locale), "csrf_token": ""},
             locale=locale,
             status_code=400,
         )
@@ -200,8 +200,8 @@ async def reset_password(request: Request) -> Response:
         else:
             try:
                 await sessions.set_password(user, password)
-            except BadRequest:
-                context["error"] = i18n.translate(locale, "The password must be at least 12 characters long.")
+            except BadRequest as refused:
+                context["error"] = refused.localized(locale)
             else:
                 return RedirectResponse("/login?reset=1", status_code=303)
         return set_csrf_cookie(
