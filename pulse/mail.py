@@ -13,7 +13,7 @@ import aiosmtplib
 from jinja2 import Environment
 from markupsafe import escape
 
-from pulse import i18n
+from pulse import i18n, labels
 from pulse.catalog import Survey, localized
 from pulse.i18n import N_
 from pulse.settings import Settings
@@ -162,7 +162,7 @@ def case_message(
         "company": company,
         "kind": kind,
         "case": case,
-        "survey_title": localized(survey.title, locale, company) if survey else case.survey_id,
+        "survey_title": localized(survey.title, locale, company) if survey else labels.readable(case.survey_id),
         "scale_max": survey.scale_max if survey else 10,
         "comment": response.comment if response else "",
         "contact": case.contact,

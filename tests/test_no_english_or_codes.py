@@ -51,6 +51,7 @@ STOP_WORDS = {
 }  # fmt: skip
 # Proper names and acronyms that read the same in every language.
 ALLOWED = {"NPS", "CSAT", "CES", "eNPS", "CSV", "API", "CRM", "Pulse", "SMTP", "HR", "URL", "ID", "JSON", "Acme"}
+ALLOWED |= {"surveys"}  # the folder the survey files are in, named as it is on disk
 PROPER_NAMES = ("Employee Net Promoter Score", "Net Promoter Score", "Customer Effort Score")  # the metrics' names
 # English words a language has taken in as its own (Italian says "il team", "la password", "il manager").
 LOANWORDS = {"pl": set(), "it": {"team", "password", "manager"}, "sl": set()}
@@ -62,7 +63,8 @@ NATIVE = {
 }
 SNAKE_CASE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-NOT_PROSE = re.compile(r"\S*[/@]\S*|\S+\.(?:toml|csv|json|js|css)\b")  # addresses, paths, e-mails, file names
+# addresses, paths, e-mails, file names, and API scopes (touchpoints:write), which the API spells so
+NOT_PROSE = re.compile(r"\S*[/@]\S*|\S+\.(?:toml|csv|json|js|css)\b|\b[a-z]+:[a-z]+\b")
 FIGURE_KEYS = {"name", "text", "ticktext", "hovertemplate", "title", "x", "y", "labels"}
 SKIPPED_ELEMENTS = {"script", "style", "code", "template"}
 READ_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "data-label"}  # data-label shows on phones
@@ -241,6 +243,7 @@ PAGES = [
     ("answer-csat", "{answer_csat}", None),
     ("answer-ces", "{answer_ces}", None),
     ("answer-bad-link", "/s/not-a-token", None),
+    ("answer-public-link", "/l/nps", None),
     ("pulse", "{pulse}", None),
     ("unsubscribe", "{unsubscribe}", None),
     ("not-found-public", "/nowhere", None),
@@ -249,7 +252,9 @@ PAGES = [
 
 async def _client(app, who: str | None, locale: str) -> httpx.AsyncClient:
     http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver", cookies={"pulse_lang": locale}
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),  # a 500 is reported with the rest
+        base_url="http://testserver",
+        cookies={"pulse_lang": locale},
     )
     if who is not None:
         email = DEMO_ADMIN_EMAIL if who == "admin" else "hr@pulse.local"
@@ -332,3 +337,26 @@ async def test_every_email_shows_no_english_word_and_no_code(site, catalog, loca
         ):
             report += [f"{row.kind} ({part}): {p}" for p in found]
     assert not report, f"{len(report)} problems in {locale} e-mails:\n" + "\n".join(report)
+
+
+async def test_the_check_finds_english_codes_and_slugs_but_not_data_addresses_or_markup():
+    data = re.compile(r"(?<!\w)(?:Anna Nowak|Great onboarding\.)(?!\w)")
+    page = """<html lang="pl"><head><title>Kontakt</title><script>var the = "pre_sale";</script></head><body>
+      <a href="/contacts?stage=pre_sale&team=support-warsaw" title="Etap">Anna Nowak</a> · anna@example.com
+      <p>Etap: pre_sale · active · support-warsaw</p><p data-label="Answers">NPS 9</p>
+      <blockquote>Great onboarding.</blockquote>
+      <code>pulse serve --no-worker</code><p>Zobacz https://example.com/the/survey</p>
+      <script type="application/json" class="figure">{"data":[{"name":"renewal","x":["2026-01-01"],"y":[1]}]}</script>
+    </body></html>"""
+    assert check_html(page, "pl", data, frozenset({"support-warsaw"})) == [
+        "English 'Answers'",
+        "code 'active'",
+        "code 'pre_sale'",
+        "team slug 'support-warsaw'",
+        "chart: code 'renewal'",
+    ]
+    assert check_html(page.replace("support-warsaw", "Wsparcie"), "pl", data, frozenset({"support-warsaw"}))[-1] == (
+        "chart: code 'renewal'"
+    )
+    assert problems("Plan i region klienta", "pl", data, frozenset()) == []  # Polish words, not the codes
+    assert problems("NPS, CSAT, eNPS i CSV", "sl", data, frozenset()) == []
