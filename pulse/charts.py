@@ -375,6 +375,7 @@ def scatter(
             "text": [safe(p["label"]) for p in one["points"]],
             "textposition": "top center",
             "marker": {"size": 12, "color": PALETTE[index % len(PALETTE)]},
+            "cliponaxis": False,  # a point at the end of the scale is drawn whole
             "hovertemplate": f"%{{text}}: {safe(x_label)} %{{x:.1f}}, {safe(one['name'])} %{{y:.1f}}<extra></extra>",
         }
         for index, one in enumerate(series)
@@ -382,6 +383,8 @@ def scatter(
     layout = {
         **LAYOUT,
         "hovermode": "closest",
+        "margin": {**LAYOUT["margin"], "t": 32, "b": 56},  # room for the names of points at the top
+        "legend": {**LAYOUT["legend"], "y": -0.3},  # below the x axis's title
         "xaxis": {"title": {"text": safe(x_label)}, "range": list(x_range)},
         "yaxis": {"title": {"text": safe(y_label)}, "range": list(y_range)},
     }
