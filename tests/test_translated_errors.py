@@ -23,12 +23,14 @@ PASSWORD_SHORT = "The password must be at least %(count)s characters long."
 TEAM_EXISTS = "A team with the slug %(slug)s already exists."
 CANNOT_SEE = "%(email)s cannot see the team of this case (%(team)s)."
 NO_SUCH_LANGUAGE = "Choose one of the offered languages."
+SCORE_RANGE = "score must be between %(low)s and %(high)s"
 MODULES = (
     "pulse/sessions.py",
     "pulse/accounts.py",
     "pulse/followups.py",
     "pulse/case_notes.py",
     "pulse/web/admin.py",
+    "pulse/web/public.py",
 )
 
 
@@ -40,7 +42,7 @@ def mail_settings(database_url, smtp):
 @pytest.fixture(autouse=True)
 def pseudo(tmp_path, monkeypatch):
     """The real catalogs, with these msgids translated even before the lead fills them (tests/pseudo_catalog.py)."""
-    messages = [RESET_INVALID, USER_EXISTS, PASSWORD_SHORT, TEAM_EXISTS, CANNOT_SEE, NO_SUCH_LANGUAGE]
+    messages = [RESET_INVALID, USER_EXISTS, PASSWORD_SHORT, TEAM_EXISTS, CANNOT_SEE, NO_SUCH_LANGUAGE, SCORE_RANGE]
     pseudo_catalog.install(messages, tmp_path / "locales", monkeypatch)
     yield
     pseudo_catalog.reset()
@@ -109,6 +111,17 @@ async def test_the_error_page_tells_the_signed_in_person_in_their_language(mail_
         page = await post_form(bob, "/account", locale="xx")
     assert page.status_code == 400
     assert alert(page.text) == i18n.translate("pl", NO_SUCH_LANGUAGE)
+
+
+async def test_a_customer_reads_a_parametrised_error_in_polish(mail_app, mail_settings, catalog, org):
+    invitation = await sent_invitation(mail_settings, catalog)
+    data = {"score": "11", "nonce": old_nonce(mail_settings, f"invitation:{invitation.id}")}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as c:
+        page = await c.post(survey_url(mail_settings, invitation.id), data=data, headers={"accept-language": "pl"})
+        api = await c.post(survey_url(mail_settings, invitation.id), data=data, headers={"accept": "application/json"})
+    assert page.status_code == 400
+    assert alert(page.text) == i18n.translate("pl", SCORE_RANGE, low=1, high=5)
+    assert api.json()["error"] == "score must be between 1 and 5"
 
 
 async def test_the_api_keeps_the_english_sentence(mail_client, org):

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from pulse import fields, i18n, responses, tokens
 from pulse.catalog import Survey, localized
 from pulse.errors import BadRequest, NotFound, PulseError, TooManyRequests
+from pulse.i18n import N_
 from pulse.models import Contact, Invitation, Team
 from pulse.models import Response as Answer
 from pulse.outbox import suppress_scheduled
@@ -37,13 +38,13 @@ async def _invitation(request: Request, purpose: str, max_age: timedelta) -> tup
     try:
         invitation_id = tokens.read_token(secret, purpose, request.path_params["token"], int(max_age.total_seconds()))
     except tokens.TokenInvalid:
-        raise NotFound("This link is not valid.") from None
+        raise NotFound(N_("This link is not valid.")) from None
     except tokens.TokenExpired as expired:
         found = await Invitation.get_or_none(id=expired.invitation_id) if expired.invitation_id else None
         return found, True
     invitation = await Invitation.get_or_none(id=invitation_id).select_related("contact", "touchpoint")
     if invitation is None or invitation.contact is None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     return invitation, False
 
 
@@ -116,10 +117,12 @@ def _score(raw: str | None, survey: Survey) -> int | None:
     if raw in (None, ""):
         return None
     if not fields.WHOLE_NUMBER.fullmatch(raw):  # int() would take "٣", " 3" and "3_0"
-        raise BadRequest(f"score must be a whole number between {survey.scale_min} and {survey.scale_max}")
+        raise BadRequest(
+            N_("score must be a whole number between %(low)s and %(high)s"), low=survey.scale_min, high=survey.scale_max
+        )
     value = int(raw)
     if value not in survey.scores:
-        raise BadRequest(f"score must be between {survey.scale_min} and {survey.scale_max}")
+        raise BadRequest(N_("score must be between %(low)s and %(high)s"), low=survey.scale_min, high=survey.scale_max)
     return value
 
 
@@ -132,14 +135,14 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
     nonce = str(form.get("nonce") or "")
     score = _score(str(form.get("score") or ""), survey)
     if score is None:
-        raise BadRequest("Choose a score first.")
+        raise BadRequest(N_("Choose a score first."))
     try:
         rendered_at = tokens.read_nonce(request.app.state.settings.secret_key, subject, nonce)
     except tokens.TokenInvalid:
-        raise BadRequest("This form is not valid any more. Reload the page and answer again.") from None
+        raise BadRequest(N_("This form is not valid any more. Reload the page and answer again.")) from None
     comment = form.get("comment")
     if comment is not None and len(str(comment)) > responses.MAX_COMMENT:
-        raise BadRequest(f"The comment must be at most {responses.MAX_COMMENT} characters.")
+        raise BadRequest(N_("The comment must be at most %(count)s characters."), count=responses.MAX_COMMENT)
     if comment is not None and (problem := fields.unstorable(str(comment))):
         raise BadRequest(f"The comment {problem}.")
     answer = responses.Answer(
@@ -226,7 +229,7 @@ async def link_page(request: Request) -> Response:
     settings = request.app.state.settings
     survey = request.app.state.catalog.get(request.path_params["survey_id"])
     if survey is None or survey.audience != "customer":
-        raise NotFound("No such survey.")
+        raise NotFound(N_("No such survey."))
     locale = request_locale(request)
     subject = f"link:{survey.id}"
     action = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
@@ -240,7 +243,7 @@ async def link_page(request: Request) -> Response:
         return render(request, "public/answer.html", context, locale=locale)
     limiter: RateLimiter = request.app.state.link_limiter
     if not limiter.allow(request.client.host if request.client else "unknown"):
-        raise TooManyRequests("Too many answers from this address. Please wait a minute.")
+        raise TooManyRequests(N_("Too many answers from this address. Please wait a minute."))
     try:
         answer, nonce = await _read_answer(request, survey, subject, locale)
     except BadRequest:
@@ -249,7 +252,7 @@ async def link_page(request: Request) -> Response:
     ref = (request.query_params.get("ref") or "")[:64]
     team_slug = (request.query_params.get("team") or "")[:64]
     if fields.unstorable(ref + team_slug):  # the printed link was changed: nothing can be kept of it
-        raise BadRequest("ref and team must not contain NUL characters.")
+        raise BadRequest(N_("ref and team must not contain NUL characters."))
     team = await Team.get_or_none(slug=team_slug) if team_slug else None
     dimensions = {"channel": "link", **({"ref": ref} if ref else {})}
     team_id = team.id if team else None
@@ -277,7 +280,7 @@ async def pulse_page(request: Request) -> Response:
     token_hash = tokens.token_hash(request.path_params["token"])
     invitation = await Invitation.get_or_none(token_hash=token_hash, round_id__not_isnull=True)
     if invitation is None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(N_("This link is not valid."))
     locale = request_locale(request, invitation.locale)
     survey = request.app.state.catalog.get(invitation.survey_id)
     pulse_round = await PulseRound.get(id=invitation.round_id)
@@ -315,7 +318,7 @@ async def pulse_page(request: Request) -> Response:
         rendered_at = tokens.read_nonce(secret, subject, str(form.get("nonce") or ""))
     except tokens.TokenInvalid:
         await responses.flag(survey.id, responses.BAD_NONCE)  # never which invitation: that would name the person
-        raise BadRequest("This form is not valid any more. Reload the page and answer again.") from None
+        raise BadRequest(N_("This form is not valid any more. Reload the page and answer again.")) from None
     if str(form.get(HONEYPOT_FIELD) or "").strip() or time.time() - rendered_at < responses.MIN_RENDER_SECONDS:
         reason = responses.HONEYPOT if str(form.get(HONEYPOT_FIELD) or "").strip() else responses.TOO_FAST
         await responses.flag(survey.id, reason)
@@ -328,7 +331,7 @@ async def pulse_page(request: Request) -> Response:
     comments = {q["id"]: str(form.get(f"c_{q['id']}") or "").strip()[: responses.MAX_COMMENT] for q in questions}
     comments = {qid: text for qid, text in comments.items() if text}
     if any(fields.unstorable(text) for text in comments.values()):
-        raise BadRequest("A comment must not contain NUL characters.")
+        raise BadRequest(N_("A comment must not contain NUL characters."))
     if len(scores) != len(questions):
         context.update(
             error=i18n.translate(locale, "Please answer every question; the comments are optional."),
