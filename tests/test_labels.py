@@ -88,3 +88,19 @@ def test_templates_label_codes_with_a_filter_and_a_global():
 
 def test_codes_lists_every_labelled_code():
     assert {"account_review", "pre_sale", "sampled_out", "score_flurry", "closed_no_action"} <= labels.codes()
+
+
+async def test_a_touchpoint_type_pulse_does_not_know_shows_as_words_on_the_timeline(
+    mail_app, mail_settings, catalog, org
+):
+    from pulse.touchpoints import ingest
+    from tests.conftest import event, sign_in
+
+    [outcome] = await ingest([event(1, type="key_account_visit", stage="expansion")], catalog, mail_settings)
+    assert outcome.as_json()["status"] == "skipped"  # no survey for it, yet it is on the customer's timeline
+    async with sign_in(mail_app, "alice@example.com") as alice:
+        page = await alice.get("/contacts/C-1?lang=pl")
+    assert page.status_code == 200
+    assert "Key account visit" in page.text
+    assert labels.label("channel", "phone", "pl") in page.text and "Support Warsaw" in page.text
+    assert "key_account_visit" not in page.text
