@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pulse.errors import Forbidden
+from pulse.i18n import N_
 from pulse.models import Team, User, UserTeam
 from pulse.teams import subtree_ids
 
@@ -21,7 +22,7 @@ def allowed(user: User, permission: str) -> bool:
 
 def require(user: User, permission: str) -> None:
     if not allowed(user, permission):
-        raise Forbidden("Your role does not give access to this page.")
+        raise Forbidden(N_("Your role does not give access to this page."))
 
 
 async def team_ids(user: User) -> set[int] | None:

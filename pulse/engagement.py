@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from pulse import anonymity, db, i18n, metrics, rules, tokens, touchpoints
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
+from pulse.i18n import N_
 from pulse.models import Employee, Invitation, OutboxMessage, PulseAnswer, PulseRound, Team
 from pulse.roster import tenure_band
 from pulse.settings import Settings
@@ -163,9 +164,9 @@ async def record(invitation: Invitation, survey: Survey, answer: Submission, tod
     """Store one employee's answers anonymously; the invitation keeps only that it was answered."""
     pulse_round = await PulseRound.get(id=invitation.round_id)
     if pulse_round.status != "open":
-        raise Conflict("This round is closed.")
+        raise Conflict(N_("This round is closed."))
     if set(answer.scores) != set(pulse_round.questions):
-        raise BadRequest("Answer every question of this pulse.")
+        raise BadRequest(N_("Answer every question of this pulse."))
     employee = await Employee.get(id=invitation.employee_id)
     dims = {
         "location": employee.attributes.get("location"),
@@ -189,7 +190,7 @@ async def record(invitation: Invitation, survey: Survey, answer: Submission, tod
     async with in_transaction():
         claimed = await Invitation.filter(id=invitation.id, status__in=["scheduled", "sent"]).update(status="answered")
         if not claimed:
-            raise Conflict("This pulse was already answered with this link.")
+            raise Conflict(N_("This pulse was already answered with this link."))
         await PulseAnswer.bulk_create(rows)
 
 

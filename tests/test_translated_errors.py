@@ -31,6 +31,10 @@ MODULES = (
     "pulse/case_notes.py",
     "pulse/web/admin.py",
     "pulse/web/public.py",
+    "pulse/web/auth.py",
+    "pulse/web/engagement.py",
+    "pulse/access.py",
+    "pulse/engagement.py",
 )
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from pulse.accounts import find_api_key
 from pulse.errors import BadRequest, Forbidden, Unauthorized
+from pulse.i18n import N_
 from pulse.models import ApiKey
 
 CSRF_FIELD = "csrf_token"
@@ -71,4 +72,4 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     """A form post must carry the token of the cookie this site set (double submit, SameSite=Strict)."""
     cookie = request.cookies.get(csrf_cookie_name(request), "")
     if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
-        raise BadRequest("The form expired or came from another site. Reload the page and try again.")
+        raise BadRequest(N_("The form expired or came from another site. Reload the page and try again."))

@@ -101,7 +101,7 @@ class Page:
         if slug is None:
             return self.top or self.slugs[0]
         if slug not in self.slugs:
-            raise Forbidden("This team is not one of yours.")
+            raise Forbidden(N_("This team is not one of yours."))
         return slug
 
     def render(self, template: str, context: dict, status_code: int = 200) -> Response:
@@ -201,7 +201,7 @@ async def _team_ids(p: Page, team: str | None) -> list[int] | None:
         return None if p.slugs is None else list(await access.team_ids(p.user) or [])
     found = await Team.get_or_none(slug=team)
     if found is None:
-        raise NotFound("No such team.")
+        raise NotFound(N_("No such team."))
     from pulse.teams import subtree_ids
 
     return await subtree_ids(found.id)
@@ -251,7 +251,7 @@ def _survey(p: Page, chosen: filters.Filters, counts: dict[str, int]):
             return found
         chosen.errors["survey"] = p.t("Choose one of the offered surveys.")
     if not surveys:
-        raise NotFound("No customer survey is configured.")
+        raise NotFound(N_("No customer survey is configured."))
     return max(surveys, key=lambda s: (counts.get(s.id, 0), -surveys.index(s)))
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from pulse import access, charts, engagement, fields, metrics, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound
+from pulse.i18n import N_
 from pulse.models import Invitation, PulseRound, Team
 from pulse.web.auth import api_key
 from pulse.web.dashboard import figure, page
@@ -23,14 +24,16 @@ async def _round(request: Request, survey, number: str | None) -> PulseRound:
     else:
         found = await query.order_by("-number").first()
     if found is None:
-        raise NotFound("No closed round yet." if not number else f"No closed round {number}.")
+        if number:
+            raise NotFound(N_("No closed round %(number)s."), number=number)
+        raise NotFound(N_("No closed round yet."))
     return found
 
 
 def _survey(request: Request):
     survey = engagement.programme(request.app.state.catalog)
     if survey is None:
-        raise NotFound("No engagement programme is defined in surveys/.")
+        raise NotFound(N_("No engagement programme is defined in surveys/."))
     return survey
 
 
@@ -74,9 +77,11 @@ async def comments_for(survey, pulse_round: PulseRound, settings, group: str, qu
     """Comments on a question (default eNPS) from a group, or None when that list may not be shown."""
     question = question or survey.question.id
     if question not in pulse_round.questions:
-        raise BadRequest(f"Round {pulse_round.number} did not ask {question!r}.")
+        raise BadRequest(
+            N_("Round %(number)s did not ask %(question)s."), number=pulse_round.number, question=repr(question)
+        )
     if group != "company" and not group.startswith("team:"):
-        raise BadRequest("group must be company or team:<slug>.")
+        raise BadRequest(N_("group must be company or team:<slug>."))
     return await engagement.comments(pulse_round, question, settings, group)
 
 
