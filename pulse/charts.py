@@ -428,9 +428,14 @@ def d3_format(pattern: str) -> str:
     return "".join(out).strip()
 
 
-@functools.cache
 def plotly_locale(locale: str) -> dict:
     """Plotly's locale entry (config.locales[locale]) built from Babel's CLDR data and our catalog."""
+    return {"dictionary": {word: i18n.translate(locale, word) for word in PLOTLY_WORDS}, "format": _format(locale)}
+
+
+@functools.cache
+def _format(locale: str) -> dict:
+    """Plotly's (d3's) names and formats for dates and numbers in `locale`, from CLDR."""
     babel_locale = Locale.parse(locale)
     skeletons = babel_locale.datetime_skeletons
 
@@ -442,26 +447,23 @@ def plotly_locale(locale: str) -> dict:
     months = range(1, 13)
     periods = babel_locale.day_periods["format"]["abbreviated"]
     return {
-        "dictionary": {word: i18n.translate(locale, word) for word in PLOTLY_WORDS},
-        "format": {
-            "days": names(get_day_names, "wide", days),
-            "shortDays": names(get_day_names, "abbreviated", days),
-            "months": names(get_month_names, "wide", months),
-            "shortMonths": names(get_month_names, "abbreviated", months),
-            "periods": [periods["am"], periods["pm"]],
-            "date": d3_format(babel_locale.date_formats["short"].pattern),
-            "time": d3_format(babel_locale.time_formats["short"].pattern),
-            "dateTime": d3_format(
-                f"{babel_locale.date_formats['medium'].pattern} {babel_locale.time_formats['short'].pattern}"
-            ),
-            "decimal": get_decimal_symbol(locale),
-            "thousands": get_group_symbol(locale),
-            "grouping": [3],
-            "year": "%Y",
-            "month": d3_format(skeletons["yMMM"].pattern),
-            "dayMonth": d3_format(skeletons["MMMd"].pattern),
-            "dayMonthYear": d3_format(skeletons["yMMMd"].pattern),
-        },
+        "days": names(get_day_names, "wide", days),
+        "shortDays": names(get_day_names, "abbreviated", days),
+        "months": names(get_month_names, "wide", months),
+        "shortMonths": names(get_month_names, "abbreviated", months),
+        "periods": [periods["am"], periods["pm"]],
+        "date": d3_format(babel_locale.date_formats["short"].pattern),
+        "time": d3_format(babel_locale.time_formats["short"].pattern),
+        "dateTime": d3_format(
+            f"{babel_locale.date_formats['medium'].pattern} {babel_locale.time_formats['short'].pattern}"
+        ),
+        "decimal": get_decimal_symbol(locale),
+        "thousands": get_group_symbol(locale),
+        "grouping": [3],
+        "year": "%Y",
+        "month": d3_format(skeletons["yMMM"].pattern),
+        "dayMonth": d3_format(skeletons["MMMd"].pattern),
+        "dayMonthYear": d3_format(skeletons["yMMMd"].pattern),
     }
 
 
