@@ -7,7 +7,7 @@ PORT ?= 8000
 MAIL_PORT ?= 1025
 DEMO_CONTACTS ?= 2000
 LOCALES_DIR ?= locales
-BABEL_KEYWORDS := -k N_ -k ngettext:1,2 -k translate:2 -k translate_plural:2,3 -k t
+BABEL_KEYWORDS := -k N_ -k N_plural:1,2 -k ngettext:1,2 -k translate:2 -k translate_plural:2,3 -k t
 
 .PHONY: run test test-sqlite test-postgres lint format compile catalog install migrations bench clean
 

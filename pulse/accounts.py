@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from pulse.errors import BadRequest, Conflict
-from pulse.i18n import N_
+from pulse.i18n import N_, N_plural
 from pulse.models import ApiKey, Team, User, UserTeam
 from pulse.settings import LOCALES
 
@@ -61,7 +61,13 @@ async def password_matches(stored_hash: str, password: str) -> bool:
 
 def check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadRequest(N_("The password must be at least %(count)s characters long."), count=MIN_PASSWORD_LENGTH)
+        raise BadRequest(
+            N_plural(
+                "The password must be at least %(num)s character long.",
+                "The password must be at least %(num)s characters long.",
+            ),
+            num=MIN_PASSWORD_LENGTH,
+        )
 
 
 async def create_user(

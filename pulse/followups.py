@@ -132,7 +132,10 @@ async def may_own(user: User, case: FollowUpCase) -> BadRequest | None:
     """Why `user` may not own `case` (None: they may): they must work cases and see the case's team."""
     if not access.allowed(user, "cases:write"):
         return BadRequest(
-            N_("%(email)s cannot work on cases: the role %(role)s does not allow it."), email=user.email, role=user.role
+            N_("%(email)s cannot work on cases: the role %(role)s does not allow it."),
+            email=user.email,
+            role=user.role,
+            codes={"role": "role"},
         )
     scope = await access.team_ids(user)
     if scope is not None and (case.team_id is None or case.team_id not in scope):
@@ -167,7 +170,12 @@ async def update_case(
         if status not in STATUSES:
             raise BadRequest(N_("status must be one of %(statuses)s."), statuses=", ".join(STATUSES))
         if status not in TRANSITIONS[case.status]:
-            raise Conflict(N_("A case that is %(old)s cannot become %(new)s."), old=case.status, new=status)
+            raise Conflict(
+                N_("A case that is %(old)s cannot become %(new)s."),
+                old=case.status,
+                new=status,
+                codes={"old": "case_status", "new": "case_status"},
+            )
     owner = None
     if owner_email is not None:
         owner = await User.get_or_none(email=owner_email.strip().lower(), is_active=True)

@@ -25,6 +25,11 @@ def N_(message: str) -> str:
     return message
 
 
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message with a count for extraction; the count (`num`) chooses the form where it is shown."""
+    return singular, plural
+
+
 @functools.cache
 def translations(locale: str) -> Translations:
     """The compiled gettext catalog of a locale (English strings when it is missing)."""

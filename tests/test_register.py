@@ -19,7 +19,11 @@ import pytest
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = ["-k", "N_", "-k", "ngettext:1,2", "-k", "translate:2", "-k", "translate_plural:2,3", "-k", "t"]
+KEYWORDS = next(
+    line.split(":=", 1)[1].split()
+    for line in (ROOT / "Makefile").read_text().splitlines()
+    if line.startswith("BABEL_KEYWORDS")
+)  # the ones `make catalog` uses
 
 # Pages and e-mails for customers and employees; error pages are seen by everyone.
 PUBLIC = (

@@ -19,7 +19,10 @@ from tests.conftest import ROOT, make_key, make_settings, old_nonce, sent_invita
 
 RESET_INVALID = "This reset link is not valid. Ask for a new one."
 USER_EXISTS = "A user with the e-mail %(email)s already exists."
-PASSWORD_SHORT = "The password must be at least %(count)s characters long."
+PASSWORD_SHORT = (
+    "The password must be at least %(num)s character long.",
+    "The password must be at least %(num)s characters long.",
+)
 TEAM_EXISTS = "A team with the slug %(slug)s already exists."
 CANNOT_SEE = "%(email)s cannot see the team of this case (%(team)s)."
 NO_SUCH_LANGUAGE = "Choose one of the offered languages."
@@ -46,7 +49,7 @@ def mail_settings(database_url, smtp):
 @pytest.fixture(autouse=True)
 def pseudo(tmp_path, monkeypatch):
     """The real catalogs, with these msgids translated even before the lead fills them (tests/pseudo_catalog.py)."""
-    messages = [RESET_INVALID, USER_EXISTS, PASSWORD_SHORT, TEAM_EXISTS, CANNOT_SEE, NO_SUCH_LANGUAGE, SCORE_RANGE]
+    messages = [RESET_INVALID, USER_EXISTS, TEAM_EXISTS, CANNOT_SEE, NO_SUCH_LANGUAGE, SCORE_RANGE]
     pseudo_catalog.install(messages, tmp_path / "locales", monkeypatch)
     yield
     pseudo_catalog.reset()
@@ -87,7 +90,9 @@ async def test_account_errors_beside_the_admins_form_are_in_polish(mail_app, org
         short = await post_form(alice, "/admin/users", email="new@example.com", password="x", role="analyst")
     assert (taken.status_code, short.status_code) == (400, 400)
     assert alert(taken.text) == i18n.translate("pl", USER_EXISTS, email="bob@example.com")
-    assert alert(short.text) == i18n.translate("pl", PASSWORD_SHORT, count=MIN_PASSWORD_LENGTH)
+    too_short = i18n.translate_plural("pl", *PASSWORD_SHORT, MIN_PASSWORD_LENGTH)
+    assert alert(short.text) == too_short
+    assert too_short != PASSWORD_SHORT[1] % {"num": MIN_PASSWORD_LENGTH}  # in Polish, with the Polish form of 12
 
 
 async def test_a_team_form_error_is_in_polish(mail_app, org):
@@ -143,3 +148,22 @@ def test_every_marked_message_of_these_modules_is_extracted():
         extracted = {message.id for message in read_po(file) if message.id}
     missing = sorted(set(pseudo_catalog.marked_messages(*MODULES)) - extracted)
     assert missing == []
+
+
+def test_an_error_with_a_count_agrees_with_it_and_a_code_reads_as_its_label():
+    from pulse.errors import BadRequest, Conflict
+    from pulse.i18n import N_plural
+
+    for n, polish in ((1, "1 znak"), (3, "3 znaki"), (12, "12 znaków"), (22, "22 znaki")):
+        error = BadRequest(N_plural("The password must be at least %(num)s character long.", PASSWORD_SHORT[1]), num=n)
+        assert polish in error.localized("pl"), (n, error.localized("pl"))
+        assert error.message == PASSWORD_SHORT[n != 1] % {"num": n}  # the API keeps English
+    refused = Conflict(
+        "A case that is %(old)s cannot become %(new)s.",
+        old="resolved",
+        new="in_progress",
+        codes={"old": "case_status", "new": "case_status"},
+    )
+    assert refused.message == "A case that is resolved cannot become in_progress."
+    italian = refused.localized("it")
+    assert "in_progress" not in italian and i18n.translate("it", "In progress") in italian

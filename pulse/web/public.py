@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from pulse import fields, i18n, responses, tokens
 from pulse.catalog import Survey, localized
 from pulse.errors import BadRequest, NotFound, PulseError, TooManyRequests
-from pulse.i18n import N_
+from pulse.i18n import N_, N_plural
 from pulse.models import Contact, Invitation, Team
 from pulse.models import Response as Answer
 from pulse.outbox import suppress_scheduled
@@ -142,7 +142,12 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
         raise BadRequest(N_("This form is not valid any more. Reload the page and answer again.")) from None
     comment = form.get("comment")
     if comment is not None and len(str(comment)) > responses.MAX_COMMENT:
-        raise BadRequest(N_("The comment must be at most %(count)s characters."), count=responses.MAX_COMMENT)
+        raise BadRequest(
+            N_plural(
+                "The comment must be at most %(num)s character.", "The comment must be at most %(num)s characters."
+            ),
+            num=responses.MAX_COMMENT,
+        )
     if comment is not None and (problem := fields.unstorable(str(comment))):
         raise BadRequest(f"The comment {problem}.")
     answer = responses.Answer(
