@@ -201,21 +201,29 @@ async def test_managers_see_their_own_teams_only(mail_app, mail_settings, catalo
     await run_round(mail_app, mail_settings, catalog, smtp, datetime.now(UTC))
     async with sign_in(mail_app, "hana@example.com") as hana:
         hr_page = (await hana.get("/engagement")).text
-    assert "support-milan" in hr_page  # HR sees every team (the control for the assertions below)
+    assert "Support Milan" in hr_page  # HR sees every team, by name (the control for the assertions below)
     async with sign_in(mail_app, "bob@example.com") as bob:  # manager of support-warsaw
         page = await bob.get("/engagement")
     assert page.status_code == 200
-    for other in ("support-milan", "customer-care", "sales"):
+    for other in ("support-milan", "Support Milan", "customer-care", "Customer Care", "sales", "Sales"):
         assert other not in page.text, other  # not in the table, the driver heatmap or the scatter
-    assert "support-warsaw" in page.text
+    assert "Support Warsaw" in page.text
     heatmap = page.text.split('class="table heatmap"')[1].split("</table>")[0]
     header = re.findall(r'<th scope="col">([^<]*)</th>', heatmap)
     rows = heatmap.split("<tbody>")[1].split("</tr>")[:-1]
-    assert header[2:] == ["support-warsaw"] and rows  # the company baseline, then the manager's team
+    assert header[2:] == ["Support Warsaw"] and rows  # the company baseline, then the manager's team
     assert all(row.count("<td") == len(header) - 1 for row in rows)  # one cell per column
 
     await persona("nobody@example.com", "manager", "Nadia Noteam")
     async with sign_in(mail_app, "nobody@example.com") as nadia:
         page = await nadia.get("/engagement")
-    for team in ("support-warsaw", "support-milan", "customer-care", "sales", "eNPS"):
+    for team in (
+        "support-warsaw",
+        "Support Warsaw",
+        "support-milan",
+        "Support Milan",
+        "customer-care",
+        "Sales",
+        "eNPS",
+    ):
         assert team not in page.text

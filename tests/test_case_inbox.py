@@ -195,7 +195,7 @@ async def test_a_case_is_not_given_to_someone_who_may_not_see_its_team(mail_app,
         token = await csrf(bob, path)
         for owner, message in (
             ("marco@example.com", "marco@example.com cannot see the team of this case (support-warsaw)."),
-            ("ana@example.com", "ana@example.com cannot work on cases: the role analyst does not allow it."),
+            ("ana@example.com", "ana@example.com cannot work on cases: the role Analyst does not allow it."),
             ("nobody@example.com", "No active user has the e-mail nobody@example.com."),
         ):
             reply = await bob.post(path, data={"csrf_token": token, "owner": owner, "note": "over to you"})
