@@ -110,6 +110,6 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     app.state.catalog = catalog
     app.state.templates = environment()
     app.state.templates.globals["static_url"] = static_files().url
-    app.state.link_limiter = RateLimiter(settings.link_rate_limit)
+    app.state.link_limiter = RateLimiter(settings.link_rate_limit, settings.secret_key)
     app.state.writer = GroupCommit()
     return app

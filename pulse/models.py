@@ -73,6 +73,21 @@ class SignInThrottle(Model):
         table = "signin_throttle"
 
 
+class RateLimit(Model):
+    """Events one client made in one fixed window of a rate limiter (see pulse/ratelimit.py), shared by every
+    process. The subject is an HMAC of the limiter's name and the address; rows older than two windows go."""
+
+    id = fields.BigIntField(primary_key=True)
+    subject = fields.CharField(max_length=64)
+    window_start = fields.BigIntField()  # seconds since the epoch, a multiple of the window
+    hits = fields.IntField(default=0)
+
+    class Meta:
+        table = "rate_limit"
+        unique_together = (("subject", "window_start"),)
+        indexes = (("window_start",),)
+
+
 class UserTeam(Model):
     """A manager scope: the teams, with their sub-teams, whose data this user may see."""
 
@@ -285,7 +300,8 @@ class Response(Model):
 
     class Meta:
         table = "response"
-        indexes = (("survey_id", "day"), ("team_id", "day"))
+        # updated_at: the newest change is one index read, the version of every cache of answers (pulse/insights.py)
+        indexes = (("survey_id", "day"), ("team_id", "day"), ("updated_at",))
 
 
 class PulseAnswer(Model):

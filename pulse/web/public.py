@@ -247,7 +247,11 @@ async def link_page(request: Request) -> Response:
         context = _page(request, survey, locale, subject, score, action, {"nonce": nonce} if nonce else None)
         return render(request, "public/answer.html", context, locale=locale)
     limiter: RateLimiter = request.app.state.link_limiter
-    if not limiter.allow(request.client.host if request.client else "unknown"):
+    client = request.client.host if request.client else "unknown"
+    # counted in the database, so every web process shares one limit; a statement of its own, outside the group
+    # commit, so its row is locked only for that statement (two batches taking two clients' rows in opposite
+    # orders could deadlock)
+    if not await limiter.allow(client):
         raise TooManyRequests(N_("Too many answers from this address. Please wait a minute."))
     try:
         answer, nonce = await _read_answer(request, survey, subject, locale)
