@@ -8,6 +8,7 @@ and every number passes `anonymity.visible` first.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import uuid
@@ -116,7 +117,8 @@ async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | Non
     done = 0
     for pulse_round in await PulseRound.filter(survey_id=survey.id, status="open", closes_at__lte=now):
         async with in_transaction():
-            await PulseRound.filter(id=pulse_round.id).update(status="closed")
+            if not await PulseRound.filter(id=pulse_round.id, status="open").update(status="closed"):
+                continue  # another worker closed it (and shuffled its answers) first
             ids = await Invitation.filter(round_id=pulse_round.id).values_list("id", flat=True)
             await Invitation.filter(id__in=ids, status__in=["scheduled", "sent"]).update(status="expired")
             await OutboxMessage.filter(invitation_id__in=ids, status="pending").update(status="cancelled")
@@ -143,13 +145,40 @@ async def run_schedule(catalog: Catalog, settings: Settings, now: datetime | Non
                 message_id=f"<pulse-reminder-{invitation.id}.{secrets.token_hex(6)}@{domain}>",
             )
         done += 1
-    last = await PulseRound.filter(survey_id=survey.id).order_by("-number").first()
     if not await Employee.filter(active=True).exclude(email="").exists():
         return done  # no roster yet: a round now would invite nobody and push the first real one back a cycle
-    if last is None or last.opens_at + timedelta(days=survey.schedule.every_days) <= now:
-        await open_round(survey, settings, now)
+    if await _round_due(survey, now) and await open_round_if_due(survey, settings, now):
         done += 1
     return done
+
+
+async def _round_due(survey: Survey, now: datetime) -> bool:
+    assert survey.schedule is not None
+    last = await PulseRound.filter(survey_id=survey.id).order_by("-number").first()
+    return last is None or last.opens_at + timedelta(days=survey.schedule.every_days) <= now
+
+
+async def open_round_if_due(survey: Survey, settings: Settings, now: datetime) -> PulseRound | None:
+    """Open the next round unless another worker is opening it or has just opened it; None when it has.
+
+    1. One transaction; on PostgreSQL it first tries an advisory lock of this survey's rounds: a worker that
+       does not get it leaves the round to the one that did. On SQLite, BEGIN IMMEDIATE already lets one
+       writer in at a time.
+    2. Inside, the schedule is read again: a round opened by another worker just before is seen, and none opens.
+    """
+    async with in_transaction():
+        if db.dialect() == "postgres":
+            [[locked]] = await db.fetch("SELECT pg_try_advisory_xact_lock(?)", [_lock_key(f"round:{survey.id}")])
+            if not locked:
+                return None
+        if not await _round_due(survey, now):
+            return None
+        return await open_round(survey, settings, now)
+
+
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit integer) for a name."""
+    return int.from_bytes(hashlib.sha256(f"pulse:{name}".encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)
