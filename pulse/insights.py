@@ -16,7 +16,14 @@ from pulse.models import Contact, Team
 QUADRANTS = ("loyal", "satisfied_not_loyal", "loyal_not_satisfied", "at_risk")
 CACHE_SECONDS = 300
 CSV_COLUMNS = ("external_id", "name", "email", "csat", "nps", "team", "last_answer_at")
-_cache: dict[tuple, tuple[float, dict]] = {}
+_cache: dict[tuple, tuple[float, tuple, dict]] = {}
+
+
+async def answers_version() -> tuple:
+    """A value that changes whenever an answer is added or changed, in any process: the newest response id and
+    the newest change (two index reads)."""
+    [version] = await db.fetch("SELECT (SELECT MAX(id) FROM response), (SELECT MAX(updated_at) FROM response)")
+    return version
 
 
 async def loyalty_quadrant_cached(
@@ -26,17 +33,19 @@ async def loyalty_quadrant_cached(
     since: date | None = None,
     until: date | None = None,
 ) -> dict:
-    """The quadrant, remembered for five minutes per scope and period: it reads every contact's latest answers,
-    which costs seconds at a million answers, and it moves slowly (people answer a survey a month at most)."""
+    """The quadrant per scope and period, remembered until an answer lands (in this process or any other) or
+    for five minutes at most: it reads every contact's latest answers, which costs seconds at a million answers,
+    and between answers nothing it shows can change."""
     key = (database, id(catalog), frozenset(team_ids) if team_ids is not None else None, since, until)
     now = time.monotonic()
+    version = await answers_version()  # read first: an answer landing meanwhile makes the next request recompute
     found = _cache.get(key)
-    if found is None or now - found[0] > CACHE_SECONDS:
+    if found is None or found[1] != version or now - found[0] > CACHE_SECONDS:
         if len(_cache) > 256:
             _cache.clear()
-        found = (now, await quadrant(catalog, team_ids, since, until))
+        found = (now, version, await quadrant(catalog, team_ids, since, until))
         _cache[key] = found
-    return found[1]
+    return found[2]
 
 
 async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int] | None = None) -> dict:

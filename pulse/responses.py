@@ -269,8 +269,9 @@ async def confirm_due(catalog: Catalog, settings: Settings, now: datetime | None
     for response in due:
         survey = catalog.get(response.survey_id)
         async with in_transaction():
+            # updated_at as auto_now would set it: caches of answers (pulse/insights.py) see the change by it
             claimed = await Response.filter(id=response.id, confirmed=False, discarded=False).update(
-                confirmed=True, provisional_until=None
+                confirmed=True, provisional_until=None, updated_at=datetime.now(UTC)
             )
             if claimed and survey is not None:  # another worker may have confirmed it first
                 response.confirmed = True
