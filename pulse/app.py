@@ -13,13 +13,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from tortoise.contrib.starlette import RegisterTortoise
 
-from pulse import db, worker
+from pulse import db, logs, worker
 from pulse.catalog import Catalog, load_catalog
 from pulse.devmail import MailCatcher
 from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
-from pulse.settings import Settings
+from pulse.settings import Settings, load_settings
 from pulse.web import (
     admin,
     analytics,
@@ -55,6 +55,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
     """The whole route table, top to bottom."""
     table: list[Route | Mount] = [
         Route("/", dashboard.root, name="home"),
+        Route("/livez", system.livez, name="livez"),
         Route("/healthz", system.healthz, name="healthz"),
         *signin.ROUTES,
         *dashboard.ROUTES,
@@ -112,4 +113,14 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     app.state.templates.globals["static_url"] = static_files().url
     app.state.link_limiter = RateLimiter(settings.link_rate_limit, settings.secret_key)
     app.state.writer = GroupCommit()
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The app of one web process of `pulse serve --processes N`: uvicorn imports and calls this in each child it
+    spawns, which reads the settings from the environment (as the parent did) and runs no worker loops."""
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    app = create_app(settings, run_worker=False)
+    logs.install(app)  # uvicorn configured this child's loggers before calling the factory
     return app

@@ -19,36 +19,70 @@ from pulse.settings import Settings, SettingsError, load_settings
 
 DESCRIPTION = "Pulse: continuous pulse surveys after every touchpoint, with rolling loyalty trends."
 CLOSE_GRACE = 2.0  # seconds the worker waits for its database connections to close on the way out
+REQUEST_GRACE = 10  # seconds a web process of `serve --processes N` lets requests finish when told to stop
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.log_level != "debug":
-        for chatty in ("tortoise", "aiosqlite", "asyncio"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
-        # asyncpg's pool logs each failed reconnection with a traceback; the worker's own line says the database
-        # is away, once, and when it is back
-        logging.getLogger("asyncpg").setLevel(logging.ERROR)
-    # Never below WARNING, even when debugging: aiosmtpd (the development mail catcher) logs every line of every
-    # message at DEBUG, links included, and httpx logs each request's full URL at INFO (a webhook URL may hold
-    # a secret).
-    for revealing in ("mail.log", "httpx"):
-        logging.getLogger(revealing).setLevel(logging.WARNING)
+def _proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's options for forwarded headers: believed only from PULSE_FORWARDED_ALLOW_IPS, never when it is empty."""
+    trusted = list(settings.forwarded_allow_ips)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    processes = args.processes or settings.processes
+    if processes > 1 and settings.is_sqlite:
+        print(
+            f"Error: {processes} web processes need PostgreSQL: on SQLite one `pulse serve` does the work "
+            "(its writers take turns on one file), so run it with --processes 1, or set PULSE_DATABASE_URL to a "
+            "postgres:// database to scale out.",
+            file=sys.stderr,
+        )
+        return 2
+    asyncio.run(storage.check_ready(settings.database_url))  # one sentence now, not a traceback from the lifespan
+    catalog = load_catalog(settings.surveys_dir)  # a bad survey stops start-up here, once, not in every process
+    if processes > 1:
+        return _serve_processes(settings, args, processes)
+
     from pulse.app import create_app
 
-    asyncio.run(storage.check_ready(settings.database_url))  # one sentence now, not a traceback from the lifespan
     if not args.no_worker and not settings.is_sqlite:
         logging.getLogger("pulse").info("running the worker loops in this process (use --no-worker to split)")
-    app = create_app(settings, run_worker=not args.no_worker)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level, proxy_headers=True)
+    app = create_app(settings, catalog=catalog, run_worker=not args.no_worker)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=settings.log_level, **_proxy_options(settings)
+    )
     logs.install(app)  # after uvicorn.Config, which configures the uvicorn loggers
     uvicorn.Server(config).run()
     return 0
+
+
+def _serve_processes(settings: Settings, args: argparse.Namespace, processes: int) -> int:
+    """N web processes sharing one listening socket (uvicorn's supervisor); each builds its own app from the
+    environment and runs its own lifespan. They run no worker loops: N copies would only compete for the same
+    rows, and `pulse worker` processes scale apart from the web."""
+    from uvicorn.config import STARTUP_FAILURE, Config
+    from uvicorn.supervisors import Multiprocess
+
+    if not args.no_worker:
+        logging.getLogger("pulse").info(
+            "%d web processes run no worker loops: start `pulse worker` (one or more, on any machine)", processes
+        )
+    config = Config(
+        "pulse.app:app_from_environment",
+        factory=True,
+        workers=processes,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=REQUEST_GRACE,  # the parent waits for every child: none may hang it
+        **_proxy_options(settings),
+    )
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()  # until SIGTERM or SIGINT: then every child gets SIGTERM and is waited for
+    failed = any(child.exitcode == STARTUP_FAILURE for child in supervisor.processes)
+    return 1 if failed else 0
 
 
 async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
@@ -359,6 +393,16 @@ def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _processes(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {raw!r}") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 256, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pulse.accounts import ROLES, SCOPES
     from pulse.settings import LOCALES
@@ -370,6 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
     serve.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
     serve.add_argument("--no-worker", action="store_true", help="Serve web requests only; run `pulse worker` apart.")
+    serve.add_argument(
+        "--processes",
+        type=_processes,
+        metavar="N",
+        help="Web processes on one port (default PULSE_PROCESSES, 1); more than 1 needs PostgreSQL and runs no "
+        "worker loops.",
+    )
     serve.set_defaults(func=cmd_serve)
 
     work = commands.add_parser("worker", help="Run only the background loops (PostgreSQL: any number of them).")
@@ -482,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings()
-        _configure_logging(settings)
+        logs.configure(settings.log_level)
         return int(args.func(settings, args) or 0)
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)

@@ -102,6 +102,19 @@ class Report:
         }
 
 
+async def reachable(settings: Settings) -> storage.Fault | None:
+    """Whether this process can reach its database (a read of one row, bounded in time): None when it can."""
+    try:
+        await asyncio.wait_for(db.fetch("SELECT 1"), PROBE_TIMEOUT)
+    except TimeoutError:
+        return storage.Fault(storage.UNAVAILABLE, f"no answer within {PROBE_TIMEOUT:.0f} s")
+    except Exception as error:
+        if (fault := storage.fault(error, settings.database_url)) is None:
+            raise
+        return fault
+    return None
+
+
 async def report(settings: Settings, *, probe: bool = True) -> Report:
     """Every check, each bounded in time; a check that fails adds one sentence to `problems`. Without `probe`,
     the database's writability is not tried (a page that shows the rest)."""

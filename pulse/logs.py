@@ -101,6 +101,22 @@ class AccessLogRedaction(logging.Filter):
         return True
 
 
+def configure(log_level: str) -> None:
+    """Pulse's own log lines at `log_level`; chatty libraries quieter, revealing ones never below WARNING."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level != "debug":
+        for chatty in ("tortoise", "aiosqlite", "asyncio"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+        # asyncpg's pool logs each failed reconnection with a traceback; the worker's own line says the database
+        # is away, once, and when it is back
+        logging.getLogger("asyncpg").setLevel(logging.ERROR)
+    # Never below WARNING, even when debugging: aiosmtpd (the development mail catcher) logs every line of every
+    # message at DEBUG, links included, and httpx logs each request's full URL at INFO (a webhook URL may hold
+    # a secret).
+    for revealing in ("mail.log", "httpx"):
+        logging.getLogger(revealing).setLevel(logging.WARNING)
+
+
 def install(app: ASGIApp) -> None:
     """Redact the access log of a server about to serve `app` (call after uvicorn has configured logging)."""
     access = logging.getLogger("uvicorn.access")

@@ -7,6 +7,7 @@ A secret may also come from a file named by `<NAME>_FILE` (Docker and systemd cr
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import zoneinfo
@@ -114,6 +115,21 @@ def _names(name: str, raw: str) -> tuple[str, ...]:
     for value in values:
         if not value.replace("_", "").isalnum():
             raise SettingsError(f"{name} must list attribute names separated by commas, not {raw!r}.")
+    return values
+
+
+def _proxies(name: str, raw: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in values:
+        if value == "*":
+            continue
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must list IP addresses or networks separated by commas (such as 127.0.0.1,10.0.0.0/24), "
+                f"or *, not {raw!r}."
+            ) from None
     return values
 
 
@@ -359,6 +375,21 @@ SETTINGS: tuple[Setting, ...] = (
         "1025",
         "Port of the development SMTP sink.",
     ),
+    Setting(
+        "PULSE_PROCESSES",
+        "processes",
+        _integer(1, 256),
+        "1",
+        "Web processes `pulse serve` runs on its port; more than 1 needs PostgreSQL (--processes overrides it).",
+    ),
+    Setting(
+        "PULSE_FORWARDED_ALLOW_IPS",
+        "forwarded_allow_ips",
+        _proxies,
+        "127.0.0.1,::1",
+        "Proxies (addresses or networks, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed; empty: none.",
+    ),
     Setting("PULSE_SURVEYS_DIR", "surveys_dir", _text, "surveys", "Folder of the survey definitions (*.toml)."),
     Setting("PULSE_LOG_LEVEL", "log_level", _text, "info", "Logging level: debug, info, warning or error."),
 )
@@ -403,6 +434,8 @@ class Settings:
     anonymity_min_comments: int
     dev_mail_catcher: bool
     dev_mail_catcher_port: int
+    processes: int
+    forwarded_allow_ips: tuple[str, ...]
     surveys_dir: str
     log_level: str
 

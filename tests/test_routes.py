@@ -22,6 +22,7 @@ def _table(settings):
 def test_route_table():
     assert _table(make_settings("sqlite://x.sqlite3")) == [
         ("GET,HEAD", "/"),
+        ("GET,HEAD", "/livez"),
         ("GET,HEAD", "/healthz"),
         ("GET,HEAD,POST", "/login"),
         ("POST", "/logout"),

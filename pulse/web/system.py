@@ -10,6 +10,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from pulse import health
 
 
+async def livez(request: Request) -> Response:
+    """200 while this web process answers and reaches its database, 503 otherwise; nothing about workers or
+    e-mail, so a load balancer keeps every web process in its pool while delivery is stuck (README "Health
+    checks")."""
+    fault = await health.reachable(request.app.state.settings)
+    body = {"status": "ok"} if fault is None else {"status": "unavailable", "problems": [fault.sentence]}
+    return JSONResponse(body, status_code=200 if fault is None else 503, headers={"cache-control": "no-store"})
+
+
 async def healthz(request: Request) -> Response:
     """200 when the database takes a write, a worker loops and no e-mail waits too long; 503 with the reasons
     otherwise (for monitors; README "Operations" lists every field)."""
