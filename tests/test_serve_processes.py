@@ -4,6 +4,7 @@ and /livez for load balancers. Real `pulse serve` subprocesses, driven over TCP.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,6 +23,9 @@ from pulse import throttle
 from pulse.models import WorkerHeartbeat
 from pulse.settings import SettingsError, load_settings
 from tests.conftest import ENGINE, SmtpSink, free_port
+from tests.faults import Proxy
+from tests.test_health_faults import AWAY, within
+from tests.test_health_faults import serving as serving_app
 from tests.test_logs_no_tokens import environment, serving
 
 TOKEN = "Zm9yLXRoZS1sb2ctdGVzdC1vbmx5.ab12CD34"  # what a survey link's token looks like; any token is hidden
@@ -193,3 +198,25 @@ async def test_livez_stays_up_while_healthz_reports_a_stale_worker(client):
     live = await client.get("/livez")
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
     assert live.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.skipif(ENGINE != "postgres", reason="a PostgreSQL outage")
+async def test_livez_says_within_seconds_when_the_database_is_away_and_recovers(database_url, catalog):
+    parts = urlsplit(database_url)
+    proxy = Proxy(parts.port or 5432)
+    await proxy.start()
+    try:
+        async with serving_app(
+            parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl(), catalog
+        ) as http:
+            assert (await http.get("/livez")).status_code == 200
+            await proxy.cut()
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            live = await within(10, http.get("/livez"))
+            assert loop.time() - began < 4  # bounded: a balancer must get an answer
+            assert (live.status_code, live.json()) == (503, {"status": "unavailable", "problems": [AWAY]})
+            await proxy.start()
+            assert (await within(10, http.get("/livez"))).status_code == 200
+    finally:
+        await proxy.cut()
