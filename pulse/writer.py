@@ -2,6 +2,11 @@
 
 Each job runs in its own savepoint, so one failing job rolls back alone; every caller gets its result only
 after the shared COMMIT, so an acknowledged write is still durable.
+
+Each process has its own group commit; several processes' batches are ordinary concurrent transactions. Two
+batches may take the same rows in opposite orders (answers to two surveys update their day's rollups), and
+PostgreSQL then aborts one statement of one of them (a deadlock). Only that job's savepoint is rolled back: the
+job runs again in the next batch, after this one committed and let go of its rows, instead of failing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from tortoise.transactions import in_transaction
 
 from pulse import storage
@@ -20,11 +26,21 @@ log = logging.getLogger("pulse.writer")
 
 Job = Callable[[], Awaitable[Any]]
 MAX_BATCH = 200
+MAX_TRIES = 4  # runs of a job that keeps losing a deadlock before its caller gets the error
+
+
+def lost_a_race(error: BaseException) -> bool:
+    """A deadlock or serialization failure: the same job may succeed once the other transaction ended."""
+    while error is not None:
+        if isinstance(error, asyncpg.exceptions.TransactionRollbackError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 class GroupCommit:
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future, int]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
 
     async def run(self, job: Job) -> Any:
@@ -33,7 +49,7 @@ class GroupCommit:
             async with in_transaction():
                 return await job()
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self._queue.put((job, future))
+        await self._queue.put((job, future, 1))
         return await future
 
     async def _loop(self) -> None:
@@ -42,18 +58,25 @@ class GroupCommit:
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+            again: list[tuple[Job, asyncio.Future, int]] = []
             try:
                 async with in_transaction():
-                    for job, future in batch:
+                    for job, future, tries in batch:
                         try:
                             async with in_transaction():  # a savepoint per job
                                 outcomes.append((future, await job(), None))
                         except Exception as error:  # the job's own failure, reported to its caller only
-                            outcomes.append((future, None, error))
+                            if lost_a_race(error) and tries < MAX_TRIES:
+                                again.append((job, future, tries + 1))
+                            else:
+                                outcomes.append((future, None, error))
             except Exception as error:  # the commit itself failed: nothing of this batch is stored
                 if storage.fault(error) is None:  # a full disk or a lost database is told by each caller's 503
                     log.exception("group commit of %d writes failed", len(batch))
-                outcomes = [(future, None, error) for _, future in batch]
+                outcomes = [(future, None, error) for _, future, _ in batch]
+                again = []
+            for item in again:  # after the commit: the rows the other transaction waited for are free now
+                self._queue.put_nowait(item)
             for future, result, error in outcomes:
                 if future.done():
                     continue
