@@ -170,7 +170,7 @@ async def test_old_english_notes_become_events_when_migrated(empty_database_url)
             await db.fetch(
                 "INSERT INTO case_note (body, created_at, author_id, case_id) VALUES (?, ?, ?, 1)", [body, at, author]
             )
-    assert await db.migrate(url) == ["models.0009_case_note_events"]
+    assert (await db.migrate(url))[0] == "models.0009_case_note_events"  # and any later ones
     async with db.connected(url):
         stored = await CaseNote.all().order_by("id").values_list("kind", "data", "body")
     assert stored == [
