@@ -24,10 +24,10 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def authenticate(email: str, password: str, client: str) -> User | None:
-    """The active user with this e-mail and password, or None; every attempt is throttled (pulse/throttle.py)
-    and waits its turn before the password is checked."""
-    admission = await throttle.admit(email, client)
+async def authenticate(email: str, password: str, client: str, secret: str) -> User | None:
+    """The active user with this e-mail and password, or None; every attempt is throttled (pulse/throttle.py,
+    its subjects keyed with `secret`) and waits its turn before the password is checked."""
+    admission = await throttle.admit(email, client, secret)
     await admission.wait()
     user = await User.get_or_none(email=email.strip().lower(), is_active=True)
     valid = await password_matches(user.password_hash if user else _DUMMY_HASH, password)

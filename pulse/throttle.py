@@ -14,13 +14,15 @@ UPDATE on PostgreSQL; on SQLite, BEGIN IMMEDIATE lets one writer in at a time), 
 all read a count of four. A right password gives its attempt back.
 
 The e-mail is stripped and casefolded, so BOB@Example.com and bob@example.com are one account. Subjects are
-stored as hashes: the table holds no e-mail or address in clear.
+stored as an HMAC with the secret key: the table holds no e-mail or address, and since IPv4 addresses and staff
+e-mails are small spaces, a plain hash would not do (anyone with the table could hash every candidate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -53,8 +55,9 @@ def spacing(failures: int) -> float:
     return min(FIRST_SPACING.total_seconds() * 2**doublings, MAX_SPACING.total_seconds())
 
 
-def _subject(kind: str, *parts: str) -> str:
-    return f"{kind}:{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()}"
+def _subject(secret: str, kind: str, *parts: str) -> str:
+    digest = hmac.new(secret.encode(), chr(0).join((kind, *parts)).encode(), hashlib.sha256).hexdigest()
+    return f"{kind}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,16 @@ class Admission:
             await asyncio.sleep(delay)
 
 
-async def admit(email: str, client: str, now: datetime | None = None) -> Admission:
+async def admit(email: str, client: str, secret: str, now: datetime | None = None) -> Admission:
     """Count a sign-in attempt, or refuse it (429, with a sentence) when this client has tried too often."""
     now = now or datetime.now(UTC)
     email = normalised(email)
-    found = Admission(_subject("client", client), _subject("account", email), _subject("pair", email, client), now)
+    found = Admission(
+        _subject(secret, "client", client),
+        _subject(secret, "account", email),
+        _subject(secret, "pair", email, client),
+        now,
+    )
     subjects = sorted((found.client, found.account, found.pair))  # one locking order for every request
     for _ in range(3):  # a stale row may be swept between its insert and the lock: then take a fresh one
         await SignInThrottle.bulk_create(

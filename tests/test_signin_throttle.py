@@ -100,3 +100,23 @@ def test_the_spacing_grows_with_failures_and_has_a_ceiling():
     assert gaps == sorted(gaps)
     assert gaps[throttle.ACCOUNT_FREE_FAILURES] > 0
     assert max(gaps) == throttle.MAX_SPACING.total_seconds()
+
+
+async def test_the_table_names_no_address_or_account_that_hashing_every_candidate_would_find(mail_app, org):
+    import hashlib
+
+    from pulse.models import SignInThrottle
+
+    async with Browser(mail_app, address(7)) as guesser:
+        assert await guesser.sign_in("bob@example.com", "wrong") == 400
+    stored = set(await SignInThrottle.all().values_list("subject", flat=True))
+    assert len(stored) == 3  # the client, the account, the pair
+    # an IPv4 address or a staff e-mail is a small space: a plain hash of one is found by hashing every candidate
+    for kind, parts in (
+        ("client", (address(7),)),
+        ("account", ("bob@example.com",)),
+        ("pair", ("bob@example.com", address(7))),
+    ):
+        plain = f"{kind}:{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()}"
+        assert plain not in stored, kind
+    assert not any(address(7) in s or "bob@example.com" in s for s in stored)

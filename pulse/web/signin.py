@@ -106,7 +106,7 @@ async def login_page(request: Request) -> Response:
     next_page = safe_next(str(form.get("next") or ""))
     context = {"csrf_token": csrf_token(request), "next": next_page or "", "email": email}
     try:
-        user = await sessions.authenticate(email, password, client(request))
+        user = await sessions.authenticate(email, password, client(request), request.app.state.settings.secret_key)
     except PulseError as refused:
         context["error"] = i18n.translate(locale, "Too many failed sign-ins. Wait 15 minutes and try again.")
         return set_csrf_cookie(
