@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -101,11 +102,7 @@ async def team_choices(p: Page) -> list[Team]:
 
 async def contacts(request: Request) -> Response:
     """Every customer the user may see, a page at a time, with their last score, team and open cases."""
-    p = await page(request, "contacts")
-    try:
-        return await _contacts(p)
-    except BadRequest as refused:
-        return refused_filter(p, refused)
+    return await filtered(request, "contacts", _contacts)
 
 
 async def _contacts(p: Page) -> Response:
@@ -229,13 +226,18 @@ def refused_filter(p: Page, refused: BadRequest) -> Response:
     )
 
 
-async def case_inbox(request: Request) -> Response:
-    """Cases by status, team, owner, overdue and text, sorted and a page at a time; all in the URL."""
-    p = await page(request, "cases")
+async def filtered(request: Request, permission: str, build: Callable[[Page], Awaitable[Response]]) -> Response:
+    """The page `build` makes from the URL's filters or, when one of them makes no sense, the bad-filter page."""
+    p = await page(request, permission)
     try:
-        return await _inbox(p)
+        return await build(p)
     except BadRequest as refused:
         return refused_filter(p, refused)
+
+
+async def case_inbox(request: Request) -> Response:
+    """Cases by status, team, owner, overdue and text, sorted and a page at a time; all in the URL."""
+    return await filtered(request, "cases", _inbox)
 
 
 async def _inbox(p: Page) -> Response:

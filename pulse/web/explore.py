@@ -19,7 +19,7 @@ from pulse.catalog import localized
 from pulse.errors import BadRequest
 from pulse.i18n import LOCALES, N_
 from pulse.models import Team
-from pulse.web.cases import paging, refused_filter, search_text, team_choices, team_filter
+from pulse.web.cases import filtered, paging, refused_filter, search_text, team_choices, team_filter
 from pulse.web.dashboard import Page, page
 
 ANSWERS_PER_PAGE = 25
@@ -109,11 +109,7 @@ async def selection(p: Page) -> Selection:
 
 async def responses(request: Request) -> Response:
     """Answers with their comments, newest first, filtered by survey, team, dates, score, comment, language, text."""
-    p = await page(request, "dashboards")
-    try:
-        return await _responses(p)
-    except BadRequest as refused:
-        return refused_filter(p, refused)
+    return await filtered(request, "dashboards", _responses)
 
 
 async def _responses(p: Page) -> Response:
