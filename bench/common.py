@@ -71,10 +71,14 @@ def environment(url: str, **extra: str) -> dict[str, str]:
 def server(url: str, **extra: str) -> Iterator[str]:
     """`pulse serve --no-worker` in its own process (one uvicorn worker); yields its base URL."""
     port = free_port()
+    # stderr goes to a file, not a pipe: nobody reads a pipe during the load, and once it is full the server's
+    # event loop blocks in its log handler (wrk's dropped connections each log a line at the end of a run)
+    log = tempfile.NamedTemporaryFile(prefix="pulse-bench-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "pulse.cli", "serve", "--no-worker", "--port", str(port)],
-        env=environment(url, **extra), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=environment(url, **extra), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
+    log.close()
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -89,6 +93,7 @@ def server(url: str, **extra: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        print(f"server log: {log.name}", file=sys.stderr)
 
 
 @contextlib.contextmanager
