@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from pulse import fields, followups, rollups, webhooks
+from pulse import db, fields, followups, rollups, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
 from pulse.settings import Settings
@@ -60,25 +60,67 @@ def suspicious(answer: Answer, now: datetime) -> str | None:
     return None
 
 
-def snapshot(invitation: Invitation | None, settings: Settings, extra: dict | None = None) -> dict:
+@dataclass(frozen=True, slots=True)
+class Invited:
+    """What answering through an e-mail link needs of the invitation, its contact and its touchpoint: one read."""
+
+    id: int
+    survey_id: str
+    locale: str
+    attributes: dict
+    first_purchase_at: datetime | None
+    touchpoint_type: str | None = None
+    team_id: int | None = None
+    channel: str | None = None
+    stage: str | None = None
+    occurred_at: datetime | None = None
+
+
+# one statement with fixed text, not an ORM query with two joins: the token lookup is on every answer's path, and
+# building it through the ORM cost a quarter of the server's time under load (bench/README.md)
+_INVITED = (
+    "SELECT i.id, i.survey_id, i.locale, c.attributes, c.first_purchase_at,"
+    " t.type, t.team_id, t.channel, t.stage, t.occurred_at"
+    " FROM invitation i JOIN contact c ON c.id = i.contact_id LEFT JOIN touchpoint t ON t.id = i.touchpoint_id"
+    " WHERE i.id = ?"
+)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A timestamp as the driver returns it: a datetime (PostgreSQL) or its ISO text (SQLite)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def invited(invitation_id: int) -> Invited | None:
+    """The customer invitation with this id, with what its answer is analysed by; None if there is none."""
+    rows = await db.fetch(_INVITED, [invitation_id])
+    if not rows:
+        return None
+    (id_, survey_id, locale, attributes, first_purchase_at, kind, team_id, channel, stage, occurred_at) = rows[0]
+    if isinstance(attributes, str):
+        attributes = json.loads(attributes)
+    return Invited(
+        id_, survey_id, locale, attributes or {}, _moment(first_purchase_at), kind, team_id, channel, stage,
+        _moment(occurred_at),
+    )  # fmt: skip
+
+
+def snapshot(invitation: Invited | None, settings: Settings, extra: dict | None = None) -> dict:
     """The dimensions an answer is analysed by, frozen at answer time."""
     dims: dict = dict(extra or {})
     if invitation is None:
         return dims
-    contact = invitation.contact
-    touchpoint = invitation.touchpoint
-    if contact is not None:
-        for name in settings.segment_attributes:
-            value = (contact.attributes or {}).get(name)
-            if value is None:
-                continue
-            text = value if isinstance(value, str) else json.dumps(value)  # segments are text
-            # Ingest refuses a value the rollups cannot hold, but one stored before a setting named it as a segment
-            # may be longer: the answer is kept without that segment rather than lost to the rollup's column.
-            if fields.SEGMENT_VALUE.problem(text) is None:
-                dims[name] = text
-        if contact.first_purchase_at and touchpoint is not None:
-            dims["days_since_sale"] = max((touchpoint.occurred_at - contact.first_purchase_at).days, 0)
+    for name in settings.segment_attributes:
+        value = invitation.attributes.get(name)
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)  # segments are text
+        # Ingest refuses a value the rollups cannot hold, but one stored before a setting named it as a segment
+        # may be longer: the answer is kept without that segment rather than lost to the rollup's column.
+        if fields.SEGMENT_VALUE.problem(text) is None:
+            dims[name] = text
+    if invitation.first_purchase_at and invitation.occurred_at is not None:
+        dims["days_since_sale"] = max((invitation.occurred_at - invitation.first_purchase_at).days, 0)
     return dims
 
 
@@ -119,30 +161,74 @@ def _flurry(response: Response, answer: Answer, now: datetime) -> bool:
 
 
 async def record_invitation_answer(
-    invitation: Invitation, survey: Survey, answer: Answer, settings: Settings, now: datetime | None = None
+    invitation: Invited, survey: Survey, answer: Answer, settings: Settings, now: datetime | None = None
 ) -> str:
     """Store an answer given through an e-mail link; returns recorded, confirmed, flagged or discarded."""
     now = now or datetime.now(UTC)
     if reason := suspicious(answer, now):
         await flag(survey.id, reason, invitation.id, answer.score)
         return "flagged"
+    version_id = await _version_id(survey)
+    dims = snapshot(invitation, settings)
+    if not answer.flurry and not (answer.comment and answer.comment.strip()):
+        # the one-click answer: the first score for this invitation, provisional until it settles
+        if await _insert_first(invitation, version_id, dims, survey, answer, settings, now):
+            return "recorded"
     async with in_transaction():
         response = await Response.filter(invitation_id=invitation.id).select_for_update().first()
         if response is None:
-            touchpoint = invitation.touchpoint
             response = Response(
                 survey_id=survey.id,
-                survey_version_id=await _version_id(survey),
+                survey_version_id=version_id,
                 invitation_id=invitation.id,
-                touchpoint_type=touchpoint.type if touchpoint else None,
-                team_id=touchpoint.team_id if touchpoint else None,
-                channel=touchpoint.channel if touchpoint else None,
-                stage=touchpoint.stage if touchpoint else None,
-                dimensions=snapshot(invitation, settings),
+                touchpoint_type=invitation.touchpoint_type,
+                team_id=invitation.team_id,
+                channel=invitation.channel,
+                stage=invitation.stage,
+                dimensions=dims,
             )
             await Invitation.filter(id=invitation.id).update(status="answered", answered_at=now)
         outcome = await _apply(response, survey, answer, settings, now)
     return outcome
+
+
+_FIRST_COLUMNS = (
+    "survey_id", "survey_version_id", "invitation_id", "question_id", "score", "scores", "comment", "locale",
+    "answered_at", "day", "confirmed", "touchpoint_type", "team_id", "channel", "stage", "dimensions", "history",
+    "provisional_until", "discarded", "created_at", "updated_at",
+)  # fmt: skip
+_INSERT_FIRST = (
+    f"INSERT INTO response ({', '.join(_FIRST_COLUMNS)}) VALUES ({db.marks(len(_FIRST_COLUMNS))})"  # noqa: S608
+    " ON CONFLICT (invitation_id) DO NOTHING RETURNING id"
+)
+
+
+async def _insert_first(
+    invitation: Invited,
+    version_id: int | None,
+    dims: dict,
+    survey: Survey,
+    answer: Answer,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """Store the first, uncommented score of an invitation in two statements; False when the invitation already
+    has an answer (then the general path compares the two).
+
+    What `_apply` stores for a new answer with no comment, without the ORM: this runs for nearly every answer,
+    and building its five statements through the ORM cost more than the rest of the request.
+    """
+    day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    question = survey.question.id
+    values = (
+        survey.id, version_id, invitation.id, question, answer.score, json.dumps({question: answer.score}), "",
+        answer.locale, now, day, False, invitation.touchpoint_type, invitation.team_id, invitation.channel,
+        invitation.stage, json.dumps(dims), "[]", now + timedelta(seconds=SETTLE_SECONDS), False, now, now,
+    )  # fmt: skip
+    if not await db.fetch(_INSERT_FIRST, values):
+        return False
+    await db.execute("UPDATE invitation SET status = ?, answered_at = ? WHERE id = ?", ["answered", now, invitation.id])
+    return True
 
 
 async def record_link_answer(

@@ -32,16 +32,23 @@ UNSUBSCRIBE_MAX_AGE = timedelta(days=365)
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 
-async def _invitation(request: Request, purpose: str, max_age: timedelta) -> tuple[Invitation | None, bool]:
-    """The invitation a link's token names, and whether the token has expired; unknown → 404 page."""
+def _token(request: Request, purpose: str, max_age: timedelta) -> tuple[int | None, bool]:
+    """The invitation id a link's token names (None if an expired token no longer tells), and whether it has
+    expired; a token that is not ours → 404 page."""
     secret = request.app.state.settings.secret_key
     try:
-        invitation_id = tokens.read_token(secret, purpose, request.path_params["token"], int(max_age.total_seconds()))
+        return tokens.read_token(secret, purpose, request.path_params["token"], int(max_age.total_seconds())), False
     except tokens.TokenInvalid:
         raise NotFound(N_("This link is not valid.")) from None
     except tokens.TokenExpired as expired:
-        found = await Invitation.get_or_none(id=expired.invitation_id) if expired.invitation_id else None
-        return found, True
+        return expired.invitation_id, True
+
+
+async def _invitation(request: Request, purpose: str, max_age: timedelta) -> tuple[Invitation | None, bool]:
+    """The invitation a link's token names, and whether the token has expired; unknown → 404 page."""
+    invitation_id, expired = _token(request, purpose, max_age)
+    if expired:
+        return (await Invitation.get_or_none(id=invitation_id) if invitation_id else None), True
     invitation = await Invitation.get_or_none(id=invitation_id).select_related("contact", "touchpoint")
     if invitation is None or invitation.contact is None:
         raise NotFound(N_("This link is not valid."))
@@ -193,11 +200,16 @@ def _reuse_nonce(request: Request, subject: str) -> str | None:
 async def survey_page(request: Request) -> Response:
     """GET shows the question with the score from the e-mail selected; POST records the answer."""
     settings = request.app.state.settings
-    max_age = timedelta(days=settings.token_max_age_days)
-    invitation, expired = await _invitation(request, "survey", max_age)
-    locale = request_locale(request, invitation.locale if invitation else None)
-    if expired or invitation is None:
+    invitation_id, expired = _token(request, "survey", timedelta(days=settings.token_max_age_days))
+    if expired:
+        found = await Invitation.get_or_none(id=invitation_id) if invitation_id else None
+        locale = request_locale(request, found.locale if found else None)
         return render(request, "public/closed.html", {}, status_code=410, locale=locale)
+    # the invitation, its contact and its touchpoint in one fixed statement: this runs for every answer
+    invitation = await responses.invited(invitation_id)
+    if invitation is None:
+        raise NotFound(N_("This link is not valid."))
+    locale = request_locale(request, invitation.locale)
     survey = request.app.state.catalog.get(invitation.survey_id)
     if survey is None:
         return render(request, "public/closed.html", {}, status_code=410, locale=locale)
