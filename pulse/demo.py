@@ -309,9 +309,11 @@ async def load_demo(
             if progress:
                 progress(number % 100 or 100)
     await _fix_sequences()
+    from pulse import loyalty
     from pulse.rollups import rebuild
 
     await rebuild(segments)
+    await loyalty.rebuild()
     return DemoSummary(
         teams=len(TEAMS),
         contacts=contacts,

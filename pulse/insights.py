@@ -61,17 +61,51 @@ async def quadrant(
     `team_ids` (None: any) between two days; `satisfied_not_loyal` lists every such contact, newest first, as
     (contact id, CSAT, NPS, team id, last answer).
 
-    This is about people, not days, so it reads each contact's latest answers (a window query), not rollups.
+    This is about people, not days, so it reads each contact's latest answers, not rollups. With no period they
+    come from `loyalty_latest` (pulse/loyalty.py), one row per contact, survey and team. With a period the
+    question is "the latest answer within the period", which that table cannot answer (a later answer outside
+    the period hides the one inside), so an explicit period still reads the answers with a window query.
     """
     csat_ids = [s.id for s in catalog if s.kind == "csat"]
     nps_ids = [s.id for s in catalog if s.kind == "nps"]
     if not csat_ids or not nps_ids or team_ids == set():
-        return {
-            "counts": dict.fromkeys(QUADRANTS, 0),
-            "shares": dict.fromkeys(QUADRANTS),
-            "contacts": 0,
-            "satisfied_not_loyal": [],
-        }
+        return _grouped([])
+    if since is None and until is None:
+        return _grouped(await _latest_from_table(csat_ids, nps_ids, team_ids))
+    return _grouped(await _latest_from_answers(csat_ids, nps_ids, team_ids, since, until))
+
+
+def _stamp(value) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+async def _latest_from_table(csat_ids: list[str], nps_ids: list[str], team_ids: set[int] | None) -> list[tuple]:
+    """(contact, CSAT, NPS, team, last answer) for each contact with both, from `loyalty_latest`."""
+    is_csat = f"CASE WHEN survey_id IN ({db.marks(len(csat_ids))}) THEN 1 ELSE 0 END"
+    where = f"survey_id IN ({db.marks(len(csat_ids) + len(nps_ids))})"
+    params: list = [*csat_ids, *csat_ids, *csat_ids, *nps_ids]
+    if team_ids is not None:  # a manager sees the answers given to their teams only
+        where += f" AND team_id IN ({db.marks(len(team_ids))})"
+        params += sorted(team_ids)
+    rows = await db.fetch(
+        f"WITH ranked AS (SELECT contact_id, {is_csat} AS is_csat, score, answered_at, team_id,"
+        f" ROW_NUMBER() OVER (PARTITION BY contact_id, {is_csat} ORDER BY answered_at DESC, response_id DESC) AS n"
+        f" FROM loyalty_latest WHERE {where})"
+        " SELECT c.contact_id, c.score, p.score, p.team_id, c.team_id, c.answered_at, p.answered_at"
+        " FROM ranked c JOIN ranked p ON p.contact_id = c.contact_id AND p.is_csat = 0 AND p.n = 1"
+        " WHERE c.is_csat = 1 AND c.n = 1",
+        params,
+    )
+    return [
+        (contact_id, csat, nps, nps_team or csat_team or None, max(_stamp(csat_at), _stamp(nps_at)))
+        for contact_id, csat, nps, nps_team, csat_team, csat_at, nps_at in rows
+    ]
+
+
+async def _latest_from_answers(
+    csat_ids: list[str], nps_ids: list[str], team_ids: set[int] | None, since: date | None, until: date | None
+) -> list[tuple]:
+    """(contact, CSAT, NPS, team, last answer) for each contact with both, from the answers of a period."""
     surveys = csat_ids + nps_ids
     where = f"r.confirmed = ? AND r.discarded = ? AND r.survey_id IN ({db.marks(len(surveys))})"
     params: list = [True, False, *surveys]
@@ -94,15 +128,22 @@ async def quadrant(
         person = people.setdefault(contact_id, {})
         kind = "csat" if survey_id in csat_ids else "nps"
         previous = person.get(kind)
-        stamp = answered_at.isoformat() if hasattr(answered_at, "isoformat") else str(answered_at)
+        stamp = _stamp(answered_at)
         if previous is None or stamp > previous[1]:
             person[kind] = (score, stamp, team_id)
+    return [
+        (contact_id, p["csat"][0], p["nps"][0], p["nps"][2] or p["csat"][2], max(p["csat"][1], p["nps"][1]))
+        for contact_id, p in people.items()
+        if "csat" in p and "nps" in p
+    ]
+
+
+def _grouped(people: list[tuple]) -> dict:
+    """The four groups' counts and shares, and the satisfied-but-not-loyal list, newest first."""
     counts = dict.fromkeys(QUADRANTS, 0)
     drill: list[tuple] = []
-    for contact_id, person in people.items():
-        if "csat" not in person or "nps" not in person:
-            continue
-        satisfied, promoter = person["csat"][0] >= 4, person["nps"][0] >= 9
+    for person in people:
+        satisfied, promoter = person[1] >= 4, person[2] >= 9
         quadrant = (
             ("loyal" if promoter else "satisfied_not_loyal")
             if satisfied
@@ -110,8 +151,7 @@ async def quadrant(
         )
         counts[quadrant] += 1
         if quadrant == "satisfied_not_loyal":
-            csat, nps = person["csat"], person["nps"]
-            drill.append((contact_id, csat[0], nps[0], nps[2] or csat[2], max(csat[1], nps[1])))
+            drill.append(person)
     drill.sort(key=lambda item: (item[4], item[0]), reverse=True)
     total = sum(counts.values())
     return {

@@ -502,3 +502,27 @@ class HealthProbe(Model):
 
     class Meta:
         table = "health_probe"
+
+
+class LoyaltyLatest(Model):
+    """Each contact's latest counted answer to each survey, per team it was given to, kept in step with the
+    answers (pulse/loyalty.py), so the loyalty quadrant reads one row per contact, survey and team instead of
+    every answer."""
+
+    id = fields.BigIntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="latest_answers", on_delete=fields.CASCADE
+    )
+    survey_id = fields.CharField(max_length=64)
+    # the answer's team, 0 when it had none: a unique key treats NULLs as distinct, so NULL could not be upserted
+    team_id = fields.IntField(default=0, db_default=0)
+    score = fields.SmallIntField()
+    answered_at = fields.DatetimeField()
+    day = fields.DateField()
+    response_id = fields.BigIntField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "loyalty_latest"
+        unique_together = (("contact", "survey_id", "team_id"),)
+        indexes = (("team_id", "survey_id"),)

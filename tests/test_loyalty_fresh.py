@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from pulse import responses
+from pulse import loyalty, responses
 from pulse.models import Contact, Invitation, Response
 from tests.conftest import old_nonce, sign_in, survey_url
 from tests.processes import serving
@@ -42,10 +42,11 @@ async def test_both_processes_show_each_answer_on_the_next_request(
                 # an answer without a comment counts once the worker confirms it, a few seconds later
                 contact = await Contact.create(external_id="L-0009", name="Settling", email="l9@x.io")
                 nps = await Invitation.create(survey_id="nps", contact=contact, locale="en", status="answered")
-                await Response.create(
+                settled_nps = await Response.create(
                     survey_id="nps", invitation=nps, question_id="recommend", score=6, locale="en",
                     answered_at=datetime.now(UTC), day=datetime.now(UTC).date(), confirmed=True, team=org.warsaw,
                 )  # fmt: skip
+                await loyalty.record(settled_nps)
                 csat = await Invitation.create(survey_id="csat", contact=contact, locale="en", status="sent")
                 data = {"score": "5", "nonce": old_nonce(mail_settings, f"invitation:{csat.id}")}
                 assert (await remote.post(survey_url(mail_settings, csat.id), data=data)).status_code == 200

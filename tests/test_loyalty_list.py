@@ -9,13 +9,14 @@ import io
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from pulse import insights
+from pulse import insights, loyalty
 from pulse.models import Contact, Invitation, Response
 from tests.conftest import sign_in
 
 
 async def satisfied_not_loyal(team, number: int, first: int = 1, when: date | None = None, name: str = "") -> None:
-    """`number` customers of `team` who gave CSAT 5 and NPS 6 on `when`."""
+    """`number` customers of `team` who gave CSAT 5 and NPS 6 on `when` (counted: the latest answers are kept as
+    when the answer path confirms them)."""
     day = when or datetime.now(UTC).date() - timedelta(days=3)
     moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     for n in range(first, first + number):
@@ -24,10 +25,11 @@ async def satisfied_not_loyal(team, number: int, first: int = 1, when: date | No
             invitation = await Invitation.create(
                 survey_id=survey_id, contact=contact, locale="en", status="answered", answered_at=moment
             )
-            await Response.create(
+            response = await Response.create(
                 survey_id=survey_id, invitation=invitation, question_id=question, score=score, locale="en",
                 answered_at=moment, day=day, confirmed=True, team=team,
             )  # fmt: skip
+            await loyalty.record(response)
 
 
 def names(page: str) -> list[str]:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
-from pulse import rollups
+from pulse import loyalty, rollups
 from pulse.models import Contact, Invitation, Response
 from tests.conftest import make_key
 
@@ -26,7 +26,7 @@ async def answer(survey, question, score, day, team, *, contact=None, comment=""
         dims["days_since_sale"] = days_since_sale
     if plan:
         dims["plan"] = plan
-    return await Response.create(
+    response = await Response.create(
         survey_id=survey,
         question_id=question,
         score=score,
@@ -43,6 +43,8 @@ async def answer(survey, question, score, day, team, *, contact=None, comment=""
         dimensions=dims,
         invitation=invitation,
     )
+    await loyalty.record(response)  # counted, as the answer path would
+    return response
 
 
 @pytest.fixture

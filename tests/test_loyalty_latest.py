@@ -1,0 +1,165 @@
+"""The loyalty quadrant reads each contact's latest answers from `loyalty_latest`, kept in step with the answers:
+the table equals a recomputation from the answers after answers, changes, late confirmations and flurries, and
+the quadrant shows the same numbers as the window query over every answer; migration 0011 fills it."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pulse import db, insights, loyalty, responses
+from pulse.models import Contact, Invitation, LoyaltyLatest, Response, Touchpoint
+from tests.conftest import old_nonce, survey_url
+
+NUMBERS = itertools.count(1)
+EVER = date(2000, 1, 1)  # a period covering every answer: the quadrant then comes from the window query
+
+
+async def invitations_of(contact: Contact, survey_id: str, teams: list) -> list[Invitation]:
+    """One sent invitation to `survey_id` per team (None: a touchpoint of no team)."""
+    now = datetime.now(UTC)
+    found = []
+    for team in teams:
+        touchpoint = await Touchpoint.create(
+            source="crm", external_id=f"T-{next(NUMBERS)}", type="support_ticket_closed", occurred_at=now,
+            contact=contact, team=team, channel="phone",
+        )  # fmt: skip
+        invitation = await Invitation.create(
+            survey_id=survey_id, contact=contact, touchpoint=touchpoint, locale="en", status="sent",
+            sent_at=now, expires_at=now + timedelta(days=30),
+        )  # fmt: skip
+        found.append(invitation)
+    return found
+
+
+async def answer(client, mail_settings, invitation: Invitation, score: int, comment: str | None = None) -> None:
+    data = {"score": str(score), "nonce": old_nonce(mail_settings, f"invitation:{invitation.id}")}
+    if comment is not None:
+        data["comment"] = comment
+    reply = await client.post(survey_url(mail_settings, invitation.id), data=data)
+    assert reply.status_code == 200, reply.text
+
+
+async def same_quadrants(catalog, org) -> None:
+    """The table's quadrant equals the window query's, for everyone and for each manager's scope."""
+    for teams in (None, {org.warsaw.id}, {org.milan.id}, {org.warsaw.id, org.milan.id}):
+        assert await insights.quadrant(catalog, teams) == await insights.quadrant(catalog, teams, EVER), teams
+
+
+async def people(org) -> list[Invitation]:
+    """Three customers, each with CSAT and NPS invitations from Warsaw, Milan and no team."""
+    found = []
+    for n in range(3):
+        contact = await Contact.create(external_id=f"Q-{next(NUMBERS)}", name=f"Q {n}", email=f"q{n}@x.io")
+        for survey_id in ("csat", "nps"):
+            found += await invitations_of(contact, survey_id, [org.warsaw, org.milan, None])
+    return found
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("answer"), st.integers(0, 17), st.integers(1, 10), st.booleans()),
+        st.tuples(st.just("confirm"), st.integers(0, 10)),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=steps)
+async def test_the_table_equals_a_recomputation_and_the_quadrant_the_window_query(
+    mail_client, mail_settings, catalog, org, history
+):
+    invitations = await people(org)
+    later = datetime.now(UTC)
+    for step in history:
+        if step[0] == "answer":
+            _, which, score, with_comment = step
+            invitation = invitations[which]
+            score = min(score, 5) if invitation.survey_id == "csat" else score
+            await answer(mail_client, mail_settings, invitation, score, "why" if with_comment else None)
+        else:
+            later += timedelta(seconds=step[1])
+            await responses.confirm_due(catalog, mail_settings, now=later)
+        assert await loyalty.stored() == await loyalty.expected(), step
+    await responses.confirm_due(catalog, mail_settings, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert await loyalty.stored() == await loyalty.expected()
+    await same_quadrants(catalog, org)
+
+
+async def test_an_older_answer_confirmed_late_leaves_the_newer_one_latest(mail_client, mail_settings, catalog, org):
+    contact = await Contact.create(external_id="Q-late", name="Late", email="late@x.io")
+    older, newer = await invitations_of(contact, "nps", [org.warsaw, org.warsaw])
+    [csat] = await invitations_of(contact, "csat", [org.warsaw])
+    await answer(mail_client, mail_settings, csat, 5, "good")
+    await answer(mail_client, mail_settings, older, 3)  # provisional: it counts once it settles
+    await answer(mail_client, mail_settings, newer, 10, "changed my mind")
+    settled = datetime.now(UTC) + timedelta(seconds=responses.SETTLE_SECONDS + 1)
+    assert await responses.confirm_due(catalog, mail_settings, now=settled) == 1
+    [row] = await LoyaltyLatest.filter(contact=contact, survey_id="nps")
+    assert (row.score, row.response_id) == (10, (await Response.get(invitation_id=newer.id)).id)
+    result = await insights.quadrant(catalog)
+    assert result["counts"]["loyal"] == 1 and result == await insights.quadrant(catalog, None, EVER)
+
+
+async def test_an_answer_given_again_becomes_the_latest_even_with_the_same_score(
+    mail_client, mail_settings, catalog, org
+):
+    contact = await Contact.create(external_id="Q-again", name="Again", email="again@x.io")
+    first, second = await invitations_of(contact, "nps", [org.milan, org.milan])
+    [csat] = await invitations_of(contact, "csat", [org.milan])
+    await answer(mail_client, mail_settings, csat, 5, "good")
+    await answer(mail_client, mail_settings, first, 6, "meh")
+    await answer(mail_client, mail_settings, second, 10, "great")
+    assert (await insights.quadrant(catalog))["counts"]["loyal"] == 1
+    await answer(mail_client, mail_settings, first, 6)  # the first link again, the same score: newest now
+    [row] = await LoyaltyLatest.filter(contact=contact, survey_id="nps")
+    assert row.score == 6
+    assert (await insights.quadrant(catalog))["counts"]["satisfied_not_loyal"] == 1
+    await same_quadrants(catalog, org)
+
+
+async def test_public_link_answers_have_no_contact_and_no_row(mail_client, mail_settings, catalog, org):
+    assert await loyalty.stored() == set()
+    assert await loyalty.rebuild() == 0
+
+
+async def test_the_migration_fills_the_table_from_the_counted_answers(empty_database_url):
+    url = empty_database_url
+    await db.migrate(url, target="models.0010_shared_rate_limit")
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    async with db.connected(url):
+        for number in (1, 2):
+            await db.fetch(
+                "INSERT INTO contact (external_id, email, name, locale, attributes, created_at, updated_at)"
+                " VALUES (?, ?, 'X', 'en', '{}', ?, ?)",
+                [f"C{number}", f"c{number}@x.io", at, at],
+            )
+        answers = [  # contact, survey, score, minutes later, confirmed, discarded
+            (1, "nps", 6, 0, True, False),
+            (1, "nps", 9, 10, True, False),  # contact 1's latest NPS
+            (1, "nps", 2, 20, False, False),  # not counted yet
+            (1, "csat", 4, 5, True, False),
+            (2, "nps", 7, 0, True, False),
+            (2, "nps", 1, 30, False, True),  # discarded
+        ]
+        for n, (contact, survey, score, minutes, confirmed, discarded) in enumerate(answers, start=1):
+            moment = at + timedelta(minutes=minutes)
+            await db.fetch(
+                "INSERT INTO invitation (survey_id, contact_id, locale, status, created_at) VALUES (?, ?, 'en', ?, ?)",
+                [survey, contact, "answered", at],
+            )
+            await db.fetch(
+                "INSERT INTO response (survey_id, invitation_id, question_id, score, scores, comment, locale,"
+                " answered_at, day, confirmed, dimensions, history, discarded, created_at, updated_at)"
+                " VALUES (?, ?, 'q', ?, '{}', '', 'en', ?, ?, ?, '{}', '[]', ?, ?, ?)",
+                [survey, n, score, moment, moment.date(), confirmed, discarded, moment, moment],
+            )
+    assert (await db.migrate(url))[0] == "models.0011_loyalty_latest"  # and any later ones
+    async with db.connected(url):
+        assert await loyalty.stored() == {(1, "nps", 0, 9, 2), (1, "csat", 0, 4, 4), (2, "nps", 0, 7, 5)}
+        assert await loyalty.stored() == await loyalty.expected()
