@@ -7,6 +7,7 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -137,8 +138,19 @@ class Catalog:
 
     def for_touchpoint(self, touchpoint_type: str) -> list[Survey]:
         """Customer surveys this touchpoint type triggers, highest priority first."""
-        found = [s for s in self.surveys.values() if s.trigger and touchpoint_type in s.trigger.touchpoint_types]
-        return sorted(found, key=lambda s: (-s.trigger.priority, s.id))  # type: ignore[union-attr]
+        return list(self._by_touchpoint.get(touchpoint_type, ()))
+
+    @cached_property
+    def _by_touchpoint(self) -> dict[str, list[Survey]]:
+        # built once: ingestion asks for every event of every batch
+        types = {t for s in self.surveys.values() if s.trigger for t in s.trigger.touchpoint_types}
+        return {
+            kind: sorted(
+                (s for s in self.surveys.values() if s.trigger and kind in s.trigger.touchpoint_types),
+                key=lambda s: (-s.trigger.priority, s.id),  # type: ignore[union-attr]
+            )
+            for kind in types
+        }
 
 
 class _Checker:

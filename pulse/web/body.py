@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from pulse.errors import BadRequest, PayloadTooLarge
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 16  # a batch of events is 5 deep ({"events": [{"contact": {"attributes": {}}}]})
 MAX_DIGITS = 100
+CONTAINERS = (dict, list)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -52,8 +54,18 @@ def _constant(name: str) -> Any:
     raise BadRequest(f"The body has {name}, which is not a JSON number.")
 
 
-def _check(data: Any) -> None:
-    """Refuse nesting deeper than MAX_DEPTH and lone surrogates, walking the value without recursion."""
+def _may_hold_surrogates(body: bytes) -> bool:
+    """Whether the parsed body can hold a lone surrogate: only through a \\uD800-\\uDFFF escape, or through
+    surrogates encoded as bytes (UTF-8 ED A0-BF, which json decodes with surrogatepass, or a UTF-16/32 body)."""
+    return body[:4].count(0) > 0 or body.startswith((b"\xff\xfe", b"\xfe\xff")) or bool(SURROGATE_BYTES.search(body))
+
+
+SURROGATE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
+
+
+def _check(data: Any, texts_too: bool = True) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and (`texts_too`) lone surrogates, walking the value without
+    recursion."""
     pending: list[tuple[Any, int]] = [(data, 0)]
     while pending:
         value, depth = pending.pop()
@@ -63,9 +75,11 @@ def _check(data: Any) -> None:
             if depth >= MAX_DEPTH:
                 raise BadRequest(f"The body is nested more than {MAX_DEPTH} levels deep.")
             items = value.values() if isinstance(value, dict) else value
-            pending.extend((item, depth + 1) for item in items)
+            pending.extend((item, depth + 1) for item in items if type(item) in CONTAINERS or texts_too)
             texts = value.keys() if isinstance(value, dict) else ()
         else:
+            continue
+        if not texts_too:
             continue
         for text in texts:
             found = fields.NOT_STORABLE.search(text)
@@ -83,7 +97,7 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(f"The body is nested more than {MAX_DEPTH} levels deep.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"The body is not valid JSON: {error}.") from None
-    _check(data)
+    _check(data, texts_too=_may_hold_surrogates(body))
     return data
 
 
