@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+
+from tortoise.connection import connections
 
 from pulse import db, fields
 from pulse.catalog import Catalog
@@ -67,86 +70,186 @@ async def check_team(options: Options) -> None:
         raise BadRequest(f"No team has the slug {options.team!r}.")
 
 
-async def rows(
-    options: Options, catalog: Catalog, segments: Iterable[str], conditions: Iterable[tuple[str, tuple]] = ()
-) -> AsyncIterator[list[str]]:
-    """The header, then one list of cells per confirmed answer, read in chunks by id; `conditions` (SQL on
-    `response r`, each with its parameters) narrow the answers further, as the dashboard's explorer does."""
-    segments = list(segments)
-    teams = dict(await Team.all().values_list("id", "slug"))
-    team_id = None
+def _literal(text: str) -> str:
+    """An SQL string literal, for names from the catalog and the settings (never from a request)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _safe_sql(column: str, dialect: str) -> str:
+    """SQL for `neutralise` of a text column, so the database quotes formulas, not a Python call per cell."""
+    char = "chr" if dialect == "postgres" else "char"
+    starts = f"substr({column}, 1, 1) IN ('=', '+', '-', '@', {char}(9), {char}(13))"
+    return f"CASE WHEN {starts} THEN '''' || {column} ELSE COALESCE({column}, '') END"
+
+
+def _band_sql(catalog: Catalog) -> str:
+    """SQL for the band of an answer's score in its survey (empty for a survey no longer in the catalog)."""
+    cases = []
+    for survey in catalog:
+        by_band: dict[str, list[str]] = {}
+        for score in survey.scores:
+            by_band.setdefault(survey.band_for(score).name, []).append(str(int(score)))
+        cases.extend(
+            f"WHEN r.survey_id = {_literal(survey.id)} AND r.score IN ({', '.join(scores)}) THEN {_literal(band)}"
+            for band, scores in by_band.items()
+        )
+    return f"CASE {' '.join(cases)} ELSE '' END" if cases else "''"
+
+
+def _segment_sql(name: str) -> str:
+    """SQLite: the cell of segment `name` when the answer's snapshot holds text or nothing for it, else NULL:
+    Python writes a number, a boolean or a list as `str()` writes it."""
+    path = _literal(f'$."{name}"')
+    text = _safe_sql(f"json_extract(r.dimensions, {path})", "sqlite")
+    return f"CASE COALESCE(json_type(r.dimensions, {path}), 'null') WHEN 'text' THEN {text} WHEN 'null' THEN '' END"
+
+
+async def _query(
+    options: Options, catalog: Catalog, segments: Sequence[str], conditions: Iterable[tuple[str, tuple]], dialect: str
+) -> tuple[str, list]:
+    """The SELECT of a chunk of the export's rows: its parameters are the last id read, `params`, the chunk size.
+
+    Its columns are the CSV's cells, neutralised. On SQLite that is all, and no cell is NULL but a segment that
+    Python must write; PostgreSQL gives dates and the dimensions, and Python writes those cells."""
+    team = None
     if options.team:
-        team_id = next((tid for tid, slug in teams.items() if slug == options.team), None)
-        if team_id is None:
+        team = await Team.get_or_none(slug=options.team)
+        if team is None:
             raise BadRequest(f"No team has the slug {options.team!r}.")
     employee_surveys = [s.id for s in catalog if s.audience == "employee"]
-    where = ["r.confirmed = ?", "r.discarded = ?", "r.id > ?"]
+    where = ["r.id > ?", "r.confirmed = ?", "r.discarded = ?"]
     params: list = [True, False]
     if employee_surveys:
         where.append(f"r.survey_id NOT IN ({db.marks(len(employee_surveys))})")
-    extra: list = list(employee_surveys)
+        params.extend(employee_surveys)
     for clause, value in (
         ("r.survey_id = ?", options.survey),
         ("r.day >= ?", options.since),
         ("r.day <= ?", options.until),
-        ("r.team_id = ?", team_id),
+        ("r.team_id = ?", team.id if team else None),
     ):
         if value is not None:
             where.append(clause)
-            extra.append(value)
+            params.append(value)
     for clause, values in conditions:
         where.append(f"({clause})")
-        extra.extend(values)
+        params.extend(values)
+    cells = [
+        "r.id, r.survey_id, r.question_id, r.score",
+        _band_sql(catalog),
+        _safe_sql("r.comment", dialect),
+        "r.locale, COALESCE(r.answered_at, ''), r.day" if dialect == "sqlite" else "r.locale, r.answered_at, r.day",
+        _safe_sql("r.touchpoint_type", dialect),
+        "COALESCE(t.slug, '')",
+        _safe_sql("r.channel", dialect),
+        _safe_sql("r.stage", dialect),
+    ]
+    if dialect == "sqlite":
+        cells.extend(_segment_sql(name) for name in segments)
+    else:
+        cells.append("r.dimensions")
+    # SQLite would otherwise read a survey's or a team's index and sort all its answers again for every chunk;
+    # walking the rowid on from the last id read makes the whole export one pass over the table
+    hint = " NOT INDEXED" if dialect == "sqlite" else ""
     sql = (
-        "SELECT r.id, r.survey_id, r.question_id, r.score, r.comment, r.locale, r.answered_at, r.day,"
-        " r.touchpoint_type, r.team_id, r.channel, r.stage, r.dimensions FROM response r WHERE "
-        + " AND ".join(where)
-        + f" ORDER BY r.id LIMIT {CHUNK}"
+        f"SELECT {', '.join(cells)} FROM response r{hint} LEFT JOIN team t ON t.id = r.team_id"
+        f" WHERE {' AND '.join(where)} ORDER BY r.id LIMIT ?"
     )
-    yield [*COLUMNS, *segments]
-    bands = {(survey.id, n): survey.band_for(n).name for survey in catalog for n in survey.scores}
-    last = 0
-    while True:
-        chunk = await db.fetch(sql, [*params, last, *extra])
-        for row in chunk:
-            dims = db.as_json(row[12]) if row[12] not in (None, "{}") else {}
-            answered = row[6] if isinstance(row[6], str) or row[6] is None else row[6].isoformat()
-            day = row[7] if isinstance(row[7], str) else row[7].isoformat()
+    return sql, params
+
+
+async def _chunks(sql: str, params: list, size: int) -> AsyncIterator[Sequence[Sequence]]:
+    """The rows of `sql` in chunks of `size` by id, read through the driver itself (plain tuples from sqlite3,
+    records from asyncpg). The next chunk is read while the caller writes this one (the driver steps the query
+    without the GIL), and the connection is held only while a chunk is read: the app's other queries go on
+    between chunks (on SQLite they share one connection)."""
+    connection = connections.get("default")
+    postgres = connection.capabilities.dialect == "postgres"
+    if postgres:
+        sql = db._numbered(sql)
+
+    async def read(last: int) -> Sequence[Sequence]:
+        async with connection.acquire_connection() as driver:
+            if postgres:
+                return await driver.fetch(sql, last, *params, size)
+            cursor = await driver.execute(sql, [last, *params, size])
+            cursor.row_factory = None  # tuples, not the sqlite3.Row that Tortoise sets on its connection
+            try:
+                return await cursor.fetchall()
+            finally:
+                await cursor.close()
+
+    pending: asyncio.Future | None = asyncio.ensure_future(read(0))
+    try:
+        while pending is not None:
+            chunk = await pending
+            pending = asyncio.ensure_future(read(chunk[-1][0])) if len(chunk) == size else None
+            if chunk:
+                yield chunk
+    finally:
+        if pending is not None:  # the reader went away (a download cut short): stop reading for it
+            pending.cancel()
+
+
+def _segment_cells(dimensions: object, segments: Sequence[str]) -> list[str]:
+    dims = db.as_json(dimensions) if dimensions not in (None, "{}") else {}
+    return [neutralise(dims.get(name, "")) for name in segments]
+
+
+def _stamp(value: object) -> object:
+    """A date or timestamp as the export writes it: SQLite's stored text as it is, PostgreSQL's in ISO form."""
+    return value if value is None or isinstance(value, str) else value.isoformat()  # type: ignore[attr-defined]
+
+
+async def rows(
+    options: Options,
+    catalog: Catalog,
+    segments: Iterable[str],
+    conditions: Iterable[tuple[str, tuple]] = (),
+    *,
+    chunk: int = CHUNK,
+) -> AsyncIterator[Sequence[Sequence]]:
+    """The header row, then the rows (sequences of cells) of the confirmed answers a chunk at a time, in id
+    order; `conditions` (SQL on `response r`, each with its parameters) narrow the answers further, as the
+    dashboard's explorer does. Text cells come neutralised."""
+    segments = tuple(segments)
+    dialect = db.dialect()
+    sql, params = await _query(options, catalog, segments, conditions, dialect)
+    yield [[*COLUMNS, *segments]]
+    async for found in _chunks(sql, params, chunk):
+        if dialect == "sqlite":  # the rows as they are, but for the rare segments that Python writes
+            yield await _with_odd_segments(found, segments) if any(None in row for row in found) else found
+        else:
             yield [
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                bands.get((row[1], row[3]), ""),
-                neutralise(row[4]),
-                row[5],
-                answered or "",
-                day,
-                neutralise(row[8] or ""),
-                teams.get(row[9], ""),
-                neutralise(row[10] or ""),
-                neutralise(row[11] or ""),
-                *(neutralise(dims.get(name, "")) for name in segments),
+                (*row[:7], _stamp(row[7]), _stamp(row[8]), *row[9:13], *_segment_cells(row[13], segments))
+                for row in found
             ]
-        if len(chunk) < CHUNK:
-            break
-        last = chunk[-1][0]
+
+
+async def _with_odd_segments(found: Sequence[Sequence], segments: Sequence[str]) -> list[Sequence]:
+    """SQLite: the rows with the segments that are not text (NULL cells) written from the dimensions by Python."""
+    odd = [row[0] for row in found if None in row]
+    dimensions = dict(await db.fetch(f"SELECT id, dimensions FROM response WHERE id IN ({db.marks(len(odd))})", odd))
+    return [
+        (*row[: len(COLUMNS)], *_segment_cells(dimensions[row[0]], segments)) if None in row else row for row in found
+    ]
 
 
 async def csv_chunks(
-    options: Options, catalog: Catalog, segments: Iterable[str], conditions: Iterable[tuple[str, tuple]] = ()
+    options: Options,
+    catalog: Catalog,
+    segments: Iterable[str],
+    conditions: Iterable[tuple[str, tuple]] = (),
+    *,
+    chunk: int = CHUNK,
 ) -> AsyncIterator[bytes]:
-    """UTF-8 CSV text in pieces of a few hundred rows (optionally with a BOM, for Excel)."""
+    """UTF-8 CSV text, one piece per chunk of rows (optionally with a BOM, for Excel)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if options.bom:
         buffer.write("\ufeff")
-    count = 0
-    async for cells in rows(options, catalog, segments, conditions):
-        writer.writerow(cells)  # text cells were neutralised where they were read
-        count += 1
-        if count % 2000 == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+    async for table in rows(options, catalog, segments, conditions, chunk=chunk):
+        writer.writerows(table)  # text cells were neutralised where they were read
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime
 
-from pulse import db
+from pulse import db, export
 from pulse.models import Response
 from tests.conftest import sign_in
 from tests.test_cli import ROOT, pulse
@@ -142,18 +142,26 @@ async def test_the_command_writes_the_same_bytes_to_a_file_and_to_standard_outpu
     assert to_stdout.stdout == expected(ids, db.dialect(), only=(0,))
 
 
-async def test_every_answer_is_exported_once_in_id_order_across_chunks(mail_client, org, key):  # noqa: F811
+async def test_every_answer_is_exported_once_in_id_order_across_chunks(mail_app, mail_settings, catalog, org):
     answers = [
         Response(
             survey_id="nps", question_id="recommend", score=n % 11, comment=f"=n{n}" if n % 7 == 0 else f"c{n}",
             locale="en", day=date(2026, 6, 1 + n % 28), confirmed=n % 5 != 0, team=org.warsaw,
+            dimensions={"plan": n} if n % 9 == 0 else {"plan": f"p{n}"},
         )
-        for n in range(25_003)
+        for n in range(203)
     ]  # fmt: skip
-    await Response.bulk_create(answers, batch_size=5_000)
-    stored = await Response.filter(confirmed=True).order_by("id").values_list("id", "comment")
-    reply = await mail_client.get("/api/v1/responses.csv?survey=nps", headers=key)
-    table = list(csv.reader(io.StringIO(reply.text)))[1:]
-    assert [(int(row[0]), row[5]) for row in table] == [
-        (answer_id, "'" + comment if comment.startswith("=") else comment) for answer_id, comment in stored
-    ]
+    await Response.bulk_create(answers)
+    stored = await Response.filter(confirmed=True).order_by("id").values_list("id", "comment", "dimensions")
+    for size in (7, 162, 10_000):  # many chunks; the last one exactly full; one chunk
+        pieces = [
+            piece
+            async for piece in export.csv_chunks(
+                export.Options(survey="nps"), catalog, mail_settings.segment_attributes, chunk=size
+            )
+        ]
+        table = list(csv.reader(io.StringIO(b"".join(pieces).decode())))[1:]
+        assert [(int(row[0]), row[5], row[13]) for row in table] == [
+            (answer_id, "'" + comment if comment.startswith("=") else comment, str(dimensions["plan"]))
+            for answer_id, comment, dimensions in stored
+        ]
