@@ -232,6 +232,14 @@ async def execute(sql: str, params: list | tuple = ()) -> int:
     return count
 
 
+def bound_time(value: datetime) -> datetime | str:
+    """A timestamp as a parameter: on SQLite the text Tortoise's sqlite3 adapter makes of it (so a value bound to
+    many rows is formatted once, not once per row), unchanged for asyncpg."""
+    if connections.get("default").capabilities.dialect == "postgres":
+        return value
+    return value.isoformat(" ")
+
+
 def marks(count: int) -> str:
     """`?, ?, ?` for an IN list of `count` values."""
     return ", ".join("?" * count)

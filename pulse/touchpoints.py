@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from pulse import db, fields, i18n, rules
 from pulse.catalog import Catalog
-from pulse.models import Employee, Invitation, OutboxMessage, Team
+from pulse.models import Invitation, OutboxMessage, Team
 from pulse.settings import Settings
 
 MAX_BATCH = 1000
@@ -434,6 +434,7 @@ async def _store(
     # then sees its contacts, touchpoints and invitations. SQLite runs one transaction at a time, so nothing can
     # change there between a read and a write of ours.
     concurrent = db.dialect() == "postgres"
+    stamp = db.bound_time(now)  # `now` as stored, formatted once for the thousands of rows that carry it
 
     # 1. replays: (source, external_id) already stored, or twice in this batch
     fresh = await _unseen(events, outcomes)
@@ -443,7 +444,7 @@ async def _store(
     # 2. contacts: upsert by external id, the last event of the batch carrying the newest data
     keys = sorted({e.contact.external_id for e in fresh})
     people = await _people(keys)
-    created = await _create_people([k for k in keys if k not in people], fresh, now)
+    created = await _create_people([k for k in keys if k not in people], fresh, stamp)
     if concurrent:
         inserted = await db.stored_ids("contact", [p.id for p in created.values()])
         created = {k: p for k, p in created.items() if p.id in inserted}
@@ -459,16 +460,16 @@ async def _store(
     await db.update_many(
         "contact",
         CONTACT_COLUMNS,
-        [(*_contact_values(p, now), p.id) for p in people.values() if p.changed],
+        [(*_contact_values(p, stamp), p.id) for p in people.values() if p.changed],
     )
     new_ids = {p.id for p in created.values()}
 
     # 3. teams: a team an event names for the first time is created (an admin names it properly later)
     slugs = sorted({e.team for e in fresh if e.team})
-    teams = dict(await Team.filter(slug__in=slugs).values_list("slug", "id"))
+    teams = await _teams(slugs)
     if missing := [slug for slug in slugs if slug not in teams]:
         await Team.bulk_create([Team(slug=slug, name=slug) for slug in missing], ignore_conflicts=True)
-        teams = dict(await Team.filter(slug__in=slugs).values_list("slug", "id"))
+        teams = await _teams(slugs)
 
     # 4. touchpoints: only the events whose row this batch inserted are decided here
     touchpoint_ids = dict(zip((e.index for e in fresh), await db.allocate_ids("touchpoint", len(fresh)), strict=True))
@@ -486,7 +487,7 @@ async def _store(
                 event.channel,
                 event.stage,
                 json.dumps(event.attributes) if event.attributes else "{}",
-                now,
+                stamp,
             )
             for event in fresh
         ),
@@ -575,7 +576,7 @@ async def _store(
                 "scheduled" if decision.invite else "skipped",
                 decision.reason,
                 decision.send_at,
-                now,
+                stamp,
             )
         )
         outcome.invitation_id = invitation_id
@@ -596,7 +597,7 @@ async def _store(
                 0,
                 decision.send_at,
                 message_id(invitation_id, domain),
-                now,
+                stamp,
             )
         )
     await db.insert_many("invitation", INVITATION_COLUMNS, invitation_rows)
@@ -673,6 +674,13 @@ async def _unseen(events: list[EventIn], outcomes: list[Outcome]) -> list[EventI
     return unseen
 
 
+async def _teams(slugs: list[str]) -> dict[str, int]:
+    """The ids of the teams with these slugs."""
+    if not slugs:
+        return {}
+    return dict(await db.fetch(f"SELECT slug, id FROM team WHERE slug IN ({db.marks(len(slugs))})", slugs))
+
+
 async def _people(keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
     """The stored contacts with these external ids; `lock` (PostgreSQL) holds them, in key order, until commit."""
     if not keys:
@@ -700,7 +708,7 @@ async def _people(keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
     }
 
 
-async def _create_people(keys: list[str], events: list[EventIn], now: datetime) -> dict[str, _Person]:
+async def _create_people(keys: list[str], events: list[EventIn], now: datetime | str) -> dict[str, _Person]:
     """Insert the contacts these events name for the first time, unless a concurrent batch inserts them first."""
     people = {key: _Person(None, key) for key in keys}
     for event in events:
@@ -717,7 +725,7 @@ async def _create_people(keys: list[str], events: list[EventIn], now: datetime) 
     return people
 
 
-def _contact_values(person: _Person, now: datetime) -> tuple:
+def _contact_values(person: _Person, now: datetime | str) -> tuple:
     """The person's CONTACT_COLUMNS, as stored."""
     return (
         person.email,
@@ -736,7 +744,7 @@ async def _employee_history(
 ) -> None:
     """A customer who is also an employee (same address) counts their employee pulses against fatigue."""
     by_email = {p.email: p.id for p in people if p.email}
-    if not by_email or not await Employee.exists():
+    if not by_email or not await db.fetch("SELECT 1 FROM employee LIMIT 1"):
         return
     emails = list(by_email)
     rows = await db.fetch(
