@@ -34,8 +34,8 @@ async def loyalty_quadrant_cached(
     until: date | None = None,
 ) -> dict:
     """The quadrant per scope and period, remembered until an answer lands (in this process or any other) or
-    for five minutes at most: it reads every contact's latest answers, which costs seconds at a million answers,
-    and between answers nothing it shows can change."""
+    for five minutes at most: between answers nothing it shows can change. Without a period the quadrant is one
+    read of `loyalty_latest`; with one it reads the period's answers, seconds at a million answers."""
     key = (database, id(catalog), frozenset(team_ids) if team_ids is not None else None, since, until)
     now = time.monotonic()
     version = await answers_version()  # read first: an answer landing meanwhile makes the next request recompute
@@ -87,13 +87,15 @@ async def _latest_from_table(csat_ids: list[str], nps_ids: list[str], team_ids: 
     if team_ids is not None:  # a manager sees the answers given to their teams only
         where += f" AND team_id IN ({db.marks(len(team_ids))})"
         params += sorted(team_ids)
+    # one pass: each contact's newest row of each kind, then CSAT and NPS side by side (GROUP BY, not a self-join,
+    # which SQLite would run as a nested loop over the unindexed CTE)
     rows = await db.fetch(
-        f"WITH ranked AS (SELECT contact_id, {is_csat} AS is_csat, score, answered_at, team_id,"
+        f"SELECT contact_id, MAX(CASE WHEN is_csat = 1 THEN score END), MAX(CASE WHEN is_csat = 0 THEN score END),"
+        " MAX(CASE WHEN is_csat = 0 THEN team_id END), MAX(CASE WHEN is_csat = 1 THEN team_id END),"
+        " MAX(CASE WHEN is_csat = 1 THEN answered_at END), MAX(CASE WHEN is_csat = 0 THEN answered_at END)"
+        f" FROM (SELECT contact_id, {is_csat} AS is_csat, score, answered_at, team_id,"
         f" ROW_NUMBER() OVER (PARTITION BY contact_id, {is_csat} ORDER BY answered_at DESC, response_id DESC) AS n"
-        f" FROM loyalty_latest WHERE {where})"
-        " SELECT c.contact_id, c.score, p.score, p.team_id, c.team_id, c.answered_at, p.answered_at"
-        " FROM ranked c JOIN ranked p ON p.contact_id = c.contact_id AND p.is_csat = 0 AND p.n = 1"
-        " WHERE c.is_csat = 1 AND c.n = 1",
+        f" FROM loyalty_latest WHERE {where}) ranked WHERE n = 1 GROUP BY contact_id HAVING COUNT(*) = 2",
         params,
     )
     return [
