@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from pulse import db, fields, followups, rollups, webhooks
+from pulse import db, fields, followups, loyalty, rollups, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
 from pulse.settings import Settings
@@ -306,6 +306,8 @@ async def _apply(response: Response, survey: Survey, answer: Answer, settings: S
     if response.confirmed and not was_confirmed:
         await on_confirmed(response, survey, settings, now)
         return "confirmed"
+    if was_confirmed:  # given again, even with the same score, it is now the contact's newest answer
+        await loyalty.record(response)
     if was_confirmed and previous is not None and (previous != answer.score or confirm):
         await rollups.apply(response, previous, previous_day, -1, settings.segment_attributes)
         await rollups.apply(response, response.score, response.day, 1, settings.segment_attributes)
@@ -316,6 +318,7 @@ async def _apply(response: Response, survey: Survey, answer: Answer, settings: S
 async def on_confirmed(response: Response, survey: Survey, settings: Settings, now: datetime) -> None:
     """The answer now counts: in the trends, an unhappy one opens a case, and the webhook hears of it."""
     await rollups.apply(response, response.score, response.day, 1, settings.segment_attributes)
+    await loyalty.record(response)
     if survey.is_unhappy(response.score):
         await followups.open_case(response, survey, settings, now)
     await webhooks.enqueue("response.recorded", response_payload(response, survey), settings, now)
