@@ -11,11 +11,14 @@ PULSE_SEGMENT_ATTRIBUTES. Pairs `team|<dimension>` let a team be broken down (or
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, timedelta
+from operator import add
 
 from tortoise.connection import connections
+from tortoise.transactions import in_transaction
 
 from pulse import db
 from pulse.models import Response, Team
@@ -124,14 +127,85 @@ async def upsert(rows: list[tuple]) -> None:
         await connection.execute_query(sql, [value for row in chunk for value in row])
 
 
-def _hist_sql() -> str:
-    return ", ".join(f"SUM(CASE WHEN r.score = {n} THEN 1 ELSE 0 END)" for n in range(11))
+CHUNK_DAYS = 31
+BUCKET_DAYS = {name: low for name, low, _ in LIFECYCLE}  # one day count that falls in each lifecycle bucket
 
 
-def _json_text(dialect: str, name: str) -> str:
-    if dialect == "postgres":
-        return f"(r.dimensions ->> '{name}')"
-    return f"json_extract(r.dimensions, '$.{name}')"
+def _canonical(dimensions: object, segment_names: list[str]) -> tuple:
+    """What an answer's dimensions snapshot counts for: its lifecycle bucket and its segment values as keys()
+    writes them. Answers that differ only in, say, the exact days since the sale share one entry."""
+    dims = (json.loads(dimensions) if isinstance(dimensions, str) else dimensions) or {}
+    days = dims.get("days_since_sale")
+    bucket = lifecycle(int(days) if isinstance(days, int | float) else None)
+    values = (dims.get(name) for name in segment_names)
+    return bucket, tuple(None if value in (None, "") else str(value) for value in values)
+
+
+def _histograms(
+    rows: Iterable[tuple], scopes: dict[int, list[str]], segment_names: list[str]
+) -> dict[tuple, list[int]]:
+    """Histograms per (day, survey, question, dimension, value) for answers given as (day, survey, question,
+    team, touchpoint, channel, stage, dimensions, score).
+
+    1. The answers are counted per day, question and distinct combination of what they count for (a cube),
+       each distinct dimensions snapshot parsed once.
+    2. Each combination's (dimension, value) pairs come from keys(), the function write-time `apply` uses, and
+       its histogram is added to each of them.
+    """
+    canonical: dict[object, tuple] = {}
+    cube: dict[tuple, list[int]] = {}
+    for day, survey, question, team, touchpoint, channel, stage, dimensions, score in rows:
+        snapshot = dimensions if isinstance(dimensions, str) else json.dumps(dimensions, sort_keys=True)
+        own = canonical.get(snapshot)
+        if own is None:
+            own = canonical[snapshot] = _canonical(dimensions, segment_names)
+        key = (day, survey, question, team, touchpoint, channel, stage, own)
+        histogram = cube.get(key)
+        if histogram is None:
+            histogram = cube[key] = [0] * 11
+        histogram[score] += 1
+    pairs_of: dict[tuple, list[tuple[str, str]]] = {}
+    found: dict[tuple, list[int]] = {}
+    for (day, survey, question, *combination), histogram in cube.items():
+        combination = tuple(combination)
+        pairs = pairs_of.get(combination)
+        if pairs is None:
+            team, touchpoint, channel, stage, (bucket, values) = combination
+            pairs = pairs_of[combination] = keys(
+                touchpoint,
+                scopes.get(team, []) if team else [],
+                channel,
+                stage,
+                BUCKET_DAYS.get(bucket),
+                dict(zip(segment_names, values, strict=True)),
+            )
+        for dimension, value in pairs:
+            key = (day, survey, question, dimension, value)
+            total = found.get(key)
+            found[key] = histogram.copy() if total is None else list(map(add, total, histogram))
+    return found
+
+
+async def _surveys() -> list[str]:
+    """The survey ids with answers, one index seek each (a DISTINCT would read the whole index)."""
+    found: list[str] = []
+    while True:
+        after = " WHERE survey_id > ?" if found else ""
+        [(survey,)] = await db.fetch(f"SELECT MIN(survey_id) FROM response{after}", found[-1:])
+        if survey is None:
+            return found
+        found.append(survey)
+
+
+async def _day_range(surveys: list[str]) -> tuple[date, date]:
+    """The first and last day any answer of these surveys has, by the (survey_id, day) index."""
+    firsts, lasts = [], []
+    for survey in surveys:
+        [(first,)] = await db.fetch("SELECT MIN(day) FROM response WHERE survey_id = ?", [survey])
+        [(last,)] = await db.fetch("SELECT MAX(day) FROM response WHERE survey_id = ?", [survey])
+        firsts.append(first if isinstance(first, date) else date.fromisoformat(first))
+        lasts.append(last if isinstance(last, date) else date.fromisoformat(last))
+    return min(firsts), max(lasts)
 
 
 async def rebuild(
@@ -139,93 +213,50 @@ async def rebuild(
 ) -> int:
     """Recompute the histograms from the confirmed answers (all days, or from `since`); returns rows written.
 
-    Runs as grouped SQL in the database, so ten million answers take minutes, not hours.
+    1. Histograms of surveys, and of days, that no longer have answers are removed.
+    2. Then CHUNK_DAYS days at a time, each in its own transaction: the days' answers are read once by the
+       (survey_id, day) index, counted in memory (`_histograms`), and the days' histograms replaced. A day keeps
+       its old histograms until its chunk is done, never none; memory is bounded by a chunk, not the table.
+    SQL GROUP BYs did the same work, one full scan, JSON parse and sort of every answer per dimension: 1,052 s at
+    ten million answers on SQLite. `progress` is called with each chunk's first day.
     """
-    connection = connections.get("default")
-    dialect = connection.capabilities.dialect
-    segment_names = [name for name in segment_names if name.replace("_", "").isalnum()]
+    segment_names = list(segment_names)
     scopes = await team_scopes()
-    pairs = [(team_id, slug) for team_id, chain in scopes.items() for slug in chain]
-    days = _json_text(dialect, "days_since_sale")
-    if dialect == "postgres":
-        days = f"CAST({days} AS INTEGER)"
-    bucket = (
-        "CASE "
-        + " ".join(
-            f"WHEN {days} >= {low}" + (f" AND {days} <= {high}" if high is not None else "") + f" THEN '{name}'"
-            for name, low, high in LIFECYCLE
-        )
-        + " END"
-    )
-    own = {"touchpoint": "r.touchpoint_type", "channel": "r.channel", "stage": "r.stage", "lifecycle": bucket}
-    own.update({name: _json_text(dialect, name) for name in segment_names})
-    confirmed = "r.confirmed = ? AND r.discarded = ?" + (" AND r.day >= ?" if since else "")
-    base_params: list = [True, False] + ([since] if since else [])
-    scope_cte, scope_params = "", []
-    if pairs:
-        typed = "(CAST(? AS INTEGER), CAST(? AS TEXT))"
-        scope_cte = "WITH scope(team_id, slug) AS (VALUES " + ", ".join([typed] * len(pairs)) + ") "
-        scope_params = [value for pair in pairs for value in pair]
-
-    statements: list[tuple[str, str, list]] = [
-        (
-            "all",
-            f"SELECT r.day, r.survey_id, r.question_id, 'all', 'all', {_hist_sql()} FROM response r "
-            f"WHERE {confirmed} GROUP BY r.day, r.survey_id, r.question_id",
-            base_params,
-        ),
-    ]
-    for name, expression in own.items():
-        statements.append(
-            (
-                name,
-                f"SELECT r.day, r.survey_id, r.question_id, '{name}', {expression}, {_hist_sql()} "
-                f"FROM response r WHERE {confirmed} AND {expression} IS NOT NULL "
-                f"GROUP BY r.day, r.survey_id, r.question_id, {expression}",
-                base_params,
-            )
-        )
-    if pairs:
-        statements.append(
-            (
-                "team",
-                f"{scope_cte}SELECT r.day, r.survey_id, r.question_id, 'team', s.slug, "
-                f"{_hist_sql()} FROM response r JOIN scope s ON s.team_id = r.team_id "
-                f"WHERE {confirmed} GROUP BY r.day, r.survey_id, r.question_id, s.slug",
-                scope_params + base_params,
-            )
-        )
-        for name, expression in own.items():
-            value = f"s.slug || '{SEPARATOR}' || {expression}"
-            statements.append(
-                (
-                    f"team|{name}",
-                    f"{scope_cte}SELECT r.day, r.survey_id, r.question_id, 'team{SEPARATOR}{name}', {value}, "
-                    f"{_hist_sql()} FROM response r JOIN scope s ON s.team_id = r.team_id "
-                    f"WHERE {confirmed} AND {expression} IS NOT NULL "
-                    f"GROUP BY r.day, r.survey_id, r.question_id, s.slug, {expression}",
-                    scope_params + base_params,
-                )
-            )
-
-    columns = "day, survey_id, question_id, dimension, value, " + ", ".join(COUNTS)
-    written = 0
+    surveys = await _surveys()
+    after, after_params = (" AND day >= ?", [since]) if since else ("", [])
+    if not surveys:
+        await db.execute(f"DELETE FROM daily_rollup WHERE 1 = 1{after}", after_params)
+        return 0
+    first, last = await _day_range(surveys)
     if since:
-        await db.fetch("DELETE FROM daily_rollup WHERE day >= ?", [since])
-    else:
-        await db.fetch("DELETE FROM daily_rollup")
-    for label, select, params in statements:
-        if progress:
-            progress(label)
-        if select.startswith("WITH"):  # WITH … INSERT … SELECT: both engines take the CTE first
-            cte, _, rest = select.partition(") SELECT")
-            sql = f"{cte}) INSERT INTO daily_rollup ({columns}) SELECT{rest}"
-        else:
-            sql = f"INSERT INTO daily_rollup ({columns}) {select}"
-        await db.fetch(sql, params)
-    [(written,)] = await db.fetch(
-        "SELECT COUNT(*) FROM daily_rollup" + (" WHERE day >= ?" if since else ""), [since] if since else []
+        first = max(first, since)
+    await db.execute(
+        f"DELETE FROM daily_rollup WHERE (survey_id NOT IN ({db.marks(len(surveys))}) OR day < ? OR day > ?){after}",
+        [*surveys, first, last, *after_params],
     )
+    # rows straight from the driver, not copied into tuples by db.fetch: there are millions
+    marks = [f"${n}" for n in range(1, len(surveys) + 5)]
+    if connections.get("default").capabilities.dialect != "postgres":
+        marks = ["?"] * len(marks)
+    select = (
+        "SELECT day, survey_id, question_id, team_id, touchpoint_type, channel, stage, dimensions, score "
+        f"FROM response WHERE survey_id IN ({', '.join(marks[:-4])}) AND day >= {marks[-4]} "
+        f"AND day <= {marks[-3]} AND confirmed = {marks[-2]} AND discarded = {marks[-1]}"
+    )
+    columns = ("day", "survey_id", "question_id", "dimension", "value", *COUNTS)
+    start = first
+    while start <= last:
+        end = min(start + timedelta(days=CHUNK_DAYS - 1), last)
+        if progress:
+            progress(start.isoformat())
+        async with in_transaction() as transaction:
+            _, rows = await transaction.execute_query(select, [*surveys, start, end, True, False])
+            histograms = _histograms(rows, scopes, segment_names)
+            del rows
+            await db.execute("DELETE FROM daily_rollup WHERE day >= ? AND day <= ?", [start, end])
+            await db.insert_many("daily_rollup", columns, [(*key, *counts) for key, counts in histograms.items()])
+        start = end + timedelta(days=1)
+    [(written,)] = await db.fetch(f"SELECT COUNT(*) FROM daily_rollup WHERE 1 = 1{after}", after_params)
     return written
 
 
