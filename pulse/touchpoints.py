@@ -235,8 +235,9 @@ def _plain_texts(data: dict, limits: tuple) -> list[str | None] | None:
         if not value or len(value) > longest or (match is not None and not match(value)):
             return None
         found.append(value)
-    if fields.NOT_STORABLE.search("".join([text for text in found if text])):
-        return None
+    joined = "".join([text for text in found if text])
+    if not (joined.isascii() and "\x00" not in joined) and fields.NOT_STORABLE.search(joined):
+        return None  # isascii() reads a flag: an ASCII text has no surrogate to search for
     return found
 
 
@@ -283,7 +284,7 @@ def _plain_event(index: int, data: dict, now: datetime) -> EventIn | None:
         if ascii_domain is None:
             return None
         email = f"{local}@{ascii_domain}"
-        if len(email) > fields.CONTACT_EMAIL.max_length or fields.NOT_STORABLE.search(email):
+        if len(email) > fields.CONTACT_EMAIL.max_length:  # ASCII now, and NUL was refused with the other texts
             return None
     contact_attributes = contact.get("attributes")
     attributes = data.get("attributes")
@@ -319,6 +320,11 @@ def parse_event(index: int, data: Any, now: datetime, segments: Iterable[str] = 
     """
     if type(data) is dict and (event := _plain_event(index, data, now)) is not None:
         return event
+    return checked_event(index, data, now, segments)
+
+
+def checked_event(index: int, data: Any, now: datetime, segments: Iterable[str] = ()) -> EventIn | list[dict[str, str]]:
+    """parse_event field by field, without its shortcut for plain events: every problem named."""
     errors = _Errors()
     if not isinstance(data, dict):
         errors.add("(event)", "each event must be a JSON object")
