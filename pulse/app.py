@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     app.state.templates.globals["static_url"] = static_files().url
     app.state.link_limiter = RateLimiter(settings.link_rate_limit, settings.secret_key)
     app.state.writer = GroupCommit()
+    app.state.answer_pages = {}  # pulse/web/public.py: answer pages rendered once, reused with each nonce
     return app
 
 

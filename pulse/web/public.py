@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,7 +26,7 @@ from pulse.models import Response as Answer
 from pulse.outbox import suppress_scheduled
 from pulse.ratelimit import RateLimiter
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
-from pulse.web.templating import render, request_locale
+from pulse.web.templating import render, request_locale, respond
 
 # An unsubscribe link must keep working long after the survey closes (RFC 8058 senders are judged on it).
 UNSUBSCRIBE_MAX_AGE = timedelta(days=365)
@@ -181,7 +182,36 @@ def _answered(
         return JSONResponse({"status": "saved", "counts": True, "score": answer.score})
     extra = {"thanks": counts, "not_saved": not counts, "comment": answer.comment or ""}
     context = _page(request, survey, locale, subject, answer.score if counts else None, action, extra)
-    return render(request, "public/answer.html", context, locale=locale)
+    return _answer_page(request, context, locale)
+
+
+# The answer page differs from one request to the next only by its nonce (and a comment or stored score, which are
+# not cached): rendered once per language, survey, score and link, then reused with the request's own nonce put
+# in. Under load the thanks page cost more than recording the answer itself. Kept per app: its settings (the
+# company's name, the static files' URLs) are part of the page.
+_MAX_PAGES = 2048
+_NONCE_MARK, _QUERY_NONCE_MARK = "pulse0nonce0mark", "pulse0query0nonce0mark"
+
+
+def _answer_page(request: Request, context: dict, locale: str) -> Response:
+    """The answer page for this context, from the cache when only the nonce differs."""
+    nonce = context["nonce"]
+    if context["comment"] or context["stored"] is not None or quote_plus(nonce) not in context["lang_keep"]:
+        return render(request, "public/answer.html", context, locale=locale)
+    survey: Survey = context["survey"]
+    lang_keep = context["lang_keep"].replace(quote_plus(nonce), _QUERY_NONCE_MARK)
+    key = (locale, survey.id, survey.checksum, context["score"], context["thanks"], context["not_saved"],
+           context["action"], lang_keep)  # fmt: skip
+    pages: dict[tuple, str] = request.app.state.answer_pages
+    html = pages.get(key)
+    if html is None:
+        marked = {**context, "nonce": _NONCE_MARK, "lang_keep": lang_keep}
+        html = render(request, "public/answer.html", marked, locale=locale).body.decode()
+        if len(pages) >= _MAX_PAGES:
+            pages.clear()
+        pages[key] = html
+    html = html.replace(_NONCE_MARK, str(escape(nonce))).replace(_QUERY_NONCE_MARK, str(escape(quote_plus(nonce))))
+    return respond(request, html)
 
 
 def _reuse_nonce(request: Request, subject: str) -> str | None:
@@ -229,7 +259,7 @@ async def survey_page(request: Request) -> Response:
             extra.update(stored=stored.score, comment=stored.comment, proposed=score if score != stored.score else None)
             score = stored.score
         context = _page(request, survey, locale, subject, score, action, extra)
-        return render(request, "public/answer.html", context, locale=locale)
+        return _answer_page(request, context, locale)
     try:
         answer, _ = await _read_answer(request, survey, subject, locale)
     except BadRequest:
@@ -257,7 +287,7 @@ async def link_page(request: Request) -> Response:
             score = None
         nonce = _reuse_nonce(request, subject)
         context = _page(request, survey, locale, subject, score, action, {"nonce": nonce} if nonce else None)
-        return render(request, "public/answer.html", context, locale=locale)
+        return _answer_page(request, context, locale)
     limiter: RateLimiter = request.app.state.link_limiter
     client = request.client.host if request.client else "unknown"
     # counted in the database, so every web process shares one limit; a statement of its own, outside the group

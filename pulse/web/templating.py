@@ -65,6 +65,13 @@ def render(
         **(context or {}),
     }
     html = state.templates.get_template(template).render(values)
+    return respond(request, html, status_code=status_code, headers=headers)
+
+
+def respond(
+    request: Request, html: str, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """A rendered page as the response; a language chosen with ?lang= is remembered in a cookie."""
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     if chosen := i18n.supported(request.query_params.get("lang")):
         # read by the pages for people without an account (answer, pulse, unsubscribe, sign-in); HttpOnly, as
@@ -74,7 +81,7 @@ def render(
             chosen,
             max_age=LANGUAGE_COOKIE_SECONDS,
             path="/",
-            secure=state.settings.https,
+            secure=request.app.state.settings.https,
             httponly=True,
             samesite="lax",
         )
