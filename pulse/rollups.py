@@ -11,9 +11,10 @@ PULSE_SEGMENT_ATTRIBUTES. Pairs `team|<dimension>` let a team be broken down (or
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import date, timedelta
 from operator import add
 
@@ -128,61 +129,80 @@ async def upsert(rows: list[tuple]) -> None:
 
 
 CHUNK_DAYS = 31
+MMAP_BYTES = 1 << 40  # SQLite caps it at its compile-time limit (SQLITE_MAX_MMAP_SIZE)
 BUCKET_DAYS = {name: low for name, low, _ in LIFECYCLE}  # one day count that falls in each lifecycle bucket
 
 
-def _canonical(dimensions: object, segment_names: list[str]) -> tuple:
+def _canonical(dimensions: str, segment_names: list[str]) -> tuple:
     """What an answer's dimensions snapshot counts for: its lifecycle bucket and its segment values as keys()
     writes them. Answers that differ only in, say, the exact days since the sale share one entry."""
-    dims = (json.loads(dimensions) if isinstance(dimensions, str) else dimensions) or {}
+    dims = json.loads(dimensions) or {}
     days = dims.get("days_since_sale")
     bucket = lifecycle(int(days) if isinstance(days, int | float) else None)
     values = (dims.get(name) for name in segment_names)
     return bucket, tuple(None if value in (None, "") else str(value) for value in values)
 
 
-def _histograms(
-    rows: Iterable[tuple], scopes: dict[int, list[str]], segment_names: list[str]
-) -> dict[tuple, list[int]]:
-    """Histograms per (day, survey, question, dimension, value) for answers given as (day, survey, question,
-    team, touchpoint, channel, stage, dimensions, score).
+class _Snapshots(dict):
+    """Dimensions snapshots (JSON text) to what they count for, each parsed when first seen."""
 
-    1. The answers are counted per day, question and distinct combination of what they count for (a cube),
-       each distinct dimensions snapshot parsed once.
-    2. Each combination's (dimension, value) pairs come from keys(), the function write-time `apply` uses, and
-       its histogram is added to each of them.
+    def __init__(self, segment_names: list[str]) -> None:
+        super().__init__()
+        self.segment_names = segment_names
+
+    def __missing__(self, text: str) -> tuple:
+        found = self[text] = _canonical(text, self.segment_names)
+        return found
+
+
+def _histograms(
+    rows: Iterable[tuple], scopes: dict[int, list[str]], segment_names: list[str], dates: bool
+) -> dict[tuple, list[int]]:
+    """Histograms per (day, survey, question, dimension, value) for answers given as (key, dimensions, score),
+    where key is the JSON array [day, survey, question, team, touchpoint, channel, stage].
+
+    1. The answers are counted per key and distinct combination of what their dimensions count for (a cube),
+       each distinct dimensions snapshot parsed once. Three values per answer, not nine, cross from the driver:
+       making those objects is most of the cost.
+    2. Each cube entry's (dimension, value) pairs come from keys(), the function write-time `apply` uses, and
+       its histogram is added to each of them, first per team, then per team in the team's scope.
     """
-    canonical: dict[object, tuple] = {}
-    cube: dict[tuple, list[int]] = {}
-    for day, survey, question, team, touchpoint, channel, stage, dimensions, score in rows:
-        snapshot = dimensions if isinstance(dimensions, str) else json.dumps(dimensions, sort_keys=True)
-        own = canonical.get(snapshot)
-        if own is None:
-            own = canonical[snapshot] = _canonical(dimensions, segment_names)
-        key = (day, survey, question, team, touchpoint, channel, stage, own)
-        histogram = cube.get(key)
-        if histogram is None:
-            histogram = cube[key] = [0] * 11
-        histogram[score] += 1
+    snapshots = _Snapshots(segment_names)
+    cube: defaultdict[tuple, list[int]] = defaultdict(lambda: [0] * 11)
+    for key, dimensions, score in rows:
+        cube[key, snapshots[dimensions]][score] += 1
+    # keys() without teams for each combination, summed per team; then each team sum counts for the team's
+    # scope: the same pairs as keys() with the scope, with far fewer histograms to add
     pairs_of: dict[tuple, list[tuple[str, str]]] = {}
-    found: dict[tuple, list[int]] = {}
-    for (day, survey, question, *combination), histogram in cube.items():
-        combination = tuple(combination)
+    per_team: dict[tuple, list[int]] = {}
+    for (key, own), histogram in cube.items():
+        day, survey, question, team, *combination = json.loads(key)
+        combination = (*combination, own)
         pairs = pairs_of.get(combination)
         if pairs is None:
-            team, touchpoint, channel, stage, (bucket, values) = combination
+            touchpoint, channel, stage, (bucket, values) = combination
             pairs = pairs_of[combination] = keys(
-                touchpoint,
-                scopes.get(team, []) if team else [],
-                channel,
-                stage,
-                BUCKET_DAYS.get(bucket),
-                dict(zip(segment_names, values, strict=True)),
+                touchpoint, [], channel, stage, BUCKET_DAYS.get(bucket), dict(zip(segment_names, values, strict=True))
             )
-        for dimension, value in pairs:
-            key = (day, survey, question, dimension, value)
-            total = found.get(key)
-            found[key] = histogram.copy() if total is None else list(map(add, total, histogram))
+        for pair in pairs:
+            total = per_team.get((day, survey, question, team, pair))
+            per_team[(day, survey, question, team, pair)] = (
+                histogram.copy() if total is None else list(map(add, total, histogram))
+            )
+    found: dict[tuple, list[int]] = {}
+    for (day, survey, question, team, (dimension, value)), histogram in per_team.items():
+        day = date.fromisoformat(day) if dates else day
+        targets = [(dimension, value)]
+        for slug in scopes.get(team, []) if team else []:
+            if dimension == "all":
+                targets.append(("team", slug))
+            else:
+                targets.append((f"team{SEPARATOR}{dimension}", f"{slug}{SEPARATOR}{value}"))
+        for target in targets:
+            total = found.get((day, survey, question, *target))
+            found[(day, survey, question, *target)] = (
+                histogram.copy() if total is None else list(map(add, total, histogram))
+            )
     return found
 
 
@@ -235,15 +255,33 @@ async def rebuild(
         [*surveys, first, last, *after_params],
     )
     # rows straight from the driver, not copied into tuples by db.fetch: there are millions
-    marks = [f"${n}" for n in range(1, len(surveys) + 5)]
-    if connections.get("default").capabilities.dialect != "postgres":
-        marks = ["?"] * len(marks)
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    marks = [f"${n}" for n in range(1, len(surveys) + 5)] if postgres else ["?"] * (len(surveys) + 4)
+    key = "day, survey_id, question_id, team_id, touchpoint_type, channel, stage"
+    key = f"json_build_array({key})::text" if postgres else f"json_array({key})"
     select = (
-        "SELECT day, survey_id, question_id, team_id, touchpoint_type, channel, stage, dimensions, score "
+        f"SELECT {key}, {'dimensions::text' if postgres else 'dimensions'}, score "
         f"FROM response WHERE survey_id IN ({', '.join(marks[:-4])}) AND day >= {marks[-4]} "
         f"AND day <= {marks[-3]} AND confirmed = {marks[-2]} AND discarded = {marks[-1]}"
     )
     columns = ("day", "survey_id", "question_id", "dimension", "value", *COUNTS)
+    async with _mapped(postgres):
+        await _replace_chunks(first, last, select, surveys, scopes, segment_names, columns, progress, postgres)
+    [(written,)] = await db.fetch(f"SELECT COUNT(*) FROM daily_rollup WHERE 1 = 1{after}", after_params)
+    return written
+
+
+async def _replace_chunks(
+    first: date,
+    last: date,
+    select: str,
+    surveys: list[str],
+    scopes: dict[int, list[str]],
+    segment_names: list[str],
+    columns: tuple[str, ...],
+    progress: Callable[[str], None] | None,
+    postgres: bool,
+) -> None:
     start = first
     while start <= last:
         end = min(start + timedelta(days=CHUNK_DAYS - 1), last)
@@ -251,13 +289,26 @@ async def rebuild(
             progress(start.isoformat())
         async with in_transaction() as transaction:
             _, rows = await transaction.execute_query(select, [*surveys, start, end, True, False])
-            histograms = _histograms(rows, scopes, segment_names)
+            histograms = _histograms(rows, scopes, segment_names, dates=postgres)
             del rows
             await db.execute("DELETE FROM daily_rollup WHERE day >= ? AND day <= ?", [start, end])
             await db.insert_many("daily_rollup", columns, [(*key, *counts) for key, counts in histograms.items()])
         start = end + timedelta(days=1)
-    [(written,)] = await db.fetch(f"SELECT COUNT(*) FROM daily_rollup WHERE 1 = 1{after}", after_params)
-    return written
+
+
+@contextlib.asynccontextmanager
+async def _mapped(postgres: bool) -> AsyncIterator[None]:
+    """On SQLite, the database file memory-mapped while the rebuild reads it, then as before: the chunks' answers
+    are scattered over the file, and a page read through the map costs less than SQLite's read() per page."""
+    if postgres:
+        yield
+        return
+    [(before,)] = await db.fetch("PRAGMA mmap_size")
+    await db.fetch(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    try:
+        yield
+    finally:
+        await db.fetch(f"PRAGMA mmap_size = {int(before)}")
 
 
 def expected_from(responses: Iterable[Response], scopes: dict[int, list[str]], segment_names: Iterable[str]) -> Counter:
