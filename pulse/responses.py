@@ -124,12 +124,13 @@ def snapshot(invitation: Invited | None, settings: Settings, extra: dict | None 
     return dims
 
 
-_VERSIONS: dict[tuple[str, str], int | None] = {}
+_VERSIONS: dict[tuple[str, str, str], int | None] = {}
 
 
-async def _version_id(survey: Survey) -> int | None:
-    """The stored version of this definition (recorded at start-up; remembered, it never changes)."""
-    key = (survey.id, survey.checksum)
+async def _version_id(survey: Survey, settings: Settings) -> int | None:
+    """The stored version of this definition (recorded at start-up; remembered, it never changes). Remembered per
+    database: ids differ from one database to another, and a process may open several (the tests do)."""
+    key = (settings.database_url, survey.id, survey.checksum)
     if key not in _VERSIONS:
         version = await SurveyVersion.get_or_none(survey_id=survey.id, checksum=survey.checksum)
         if version is None:
@@ -168,7 +169,7 @@ async def record_invitation_answer(
     if reason := suspicious(answer, now):
         await flag(survey.id, reason, invitation.id, answer.score)
         return "flagged"
-    version_id = await _version_id(survey)
+    version_id = await _version_id(survey, settings)
     dims = snapshot(invitation, settings)
     if not answer.flurry and not (answer.comment and answer.comment.strip()):
         # the one-click answer: the first score for this invitation, provisional until it settles
@@ -251,7 +252,7 @@ async def record_link_answer(
         if response is None:
             response = Response(
                 survey_id=survey.id,
-                survey_version_id=await _version_id(survey),
+                survey_version_id=await _version_id(survey, settings),
                 link_key=key,
                 team_id=team_id,
                 channel=dimensions.get("channel", "link"),

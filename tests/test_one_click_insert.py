@@ -40,7 +40,7 @@ async def test_the_one_click_insert_stores_what_the_general_rules_store(database
             await Invitation.filter(id=second.id).update(status="answered", answered_at=now)
             response = Response(
                 survey_id=survey.id,
-                survey_version_id=await responses._version_id(survey),
+                survey_version_id=await responses._version_id(survey, settings),
                 invitation_id=second.id,
                 touchpoint_type=other.touchpoint_type,
                 team_id=other.team_id,
