@@ -1,7 +1,7 @@
 """Ingest under wrk: 1,000-event JSON batches POSTed to /api/v1/touchpoints of `pulse serve --no-worker`, and a raw
 sqlite3 loop inserting the same four rows per event in the same run; events/s of both and the ratio.
 
-Run: .venv/bin/python -m bench.ingest [--engine sqlite|postgres] [--duration 5] [--batches 400]
+Run: .venv/bin/python -m bench.ingest [--engine sqlite|postgres] [--duration 5] [--connections 2] [--batches 400]
      [--profile /tmp/ingest]
 Needs `wrk` (Debian: apt-get install -y wrk) and, for --profile, py-spy (pip install py-spy; run as root).
 Target (issue #16, SQLite): Pulse >= 0.5 of the raw loop, every 202 after the commit.
@@ -168,7 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--duration", type=int, default=5, help="seconds of each wrk run")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=2, help="wrk connections (batches in flight)")
     parser.add_argument("--batches", type=int, default=400, help="distinct 1,000-event bodies prepared for wrk")
     parser.add_argument("--raw-batches", type=int, default=40, help="batches the raw sqlite3 loop inserts")
     parser.add_argument("--profile", help="py-spy raw (collapsed stacks) output: <prefix>.txt")
