@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -26,6 +27,7 @@ class TokenExpired(Exception):
         self.invitation_id = invitation_id
 
 
+@functools.lru_cache(maxsize=16)  # built once: every answer reads a token and a nonce and makes a nonce
 def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
@@ -70,13 +72,18 @@ def token_hash(token: str) -> str:
 def make_nonce(secret_key: str, subject: str, now: float) -> str:
     """A per-render nonce for an answer page: which page (`subject`), when it was rendered, signed."""
     payload = f"{subject}|{int(now * 1000)}|{secrets.token_hex(8)}"
-    return Signer(secret_key, salt="pulse.nonce").sign(payload).decode("ascii")
+    return _nonce_signer(secret_key).sign(payload).decode("ascii")
+
+
+@functools.lru_cache(maxsize=16)
+def _nonce_signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt="pulse.nonce")
 
 
 def read_nonce(secret_key: str, subject: str, nonce: str) -> float:
     """When the page with this nonce was rendered (seconds since the epoch); TokenInvalid otherwise."""
     try:
-        payload = Signer(secret_key, salt="pulse.nonce").unsign(nonce).decode("ascii")
+        payload = _nonce_signer(secret_key).unsign(nonce).decode("ascii")
         found, rendered_ms, _ = payload.split("|")
         if found != subject:
             raise ValueError(subject)

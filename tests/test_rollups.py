@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pulse import rollups
-from pulse.models import DailyRollup, Invitation, Response
-from pulse.responses import Answer, confirm_due, record_invitation_answer
+from pulse.models import DailyRollup, Response
+from pulse.responses import Answer, confirm_due, invited, record_invitation_answer
 from tests.conftest import sent_invitation
 
 NUMBERS = itertools.count(1000)
@@ -38,7 +38,7 @@ async def test_rollups_equal_a_recomputation_after_any_history(mail_app, mail_se
         invitation = await sent_invitation(
             mail_settings, catalog, number, contact_attributes={"plan": f"p{number % 2}"}
         )
-        invitations.append(await Invitation.get(id=invitation.id).select_related("contact", "touchpoint"))
+        invitations.append(await invited(invitation.id))
     clock = datetime.now(UTC)
     for step in steps:
         if step[0] == "answer":
