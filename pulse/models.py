@@ -526,3 +526,20 @@ class LoyaltyLatest(Model):
         table = "loyalty_latest"
         unique_together = (("contact", "survey_id", "team_id"),)
         indexes = (("team_id", "survey_id"),)
+
+
+class AuditEvent(Model):
+    """Who did what to personal data or access, when and from where (pulse/audit.py). Appended, never edited,
+    and pruned only by its own retention setting."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    actor = fields.CharField(max_length=254)  # a user's e-mail, "api key <name>", "command line", "worker"
+    action = fields.CharField(max_length=64)  # e.g. signin.failed, user.role_changed, contact.erased
+    target = fields.CharField(max_length=254, default="")  # what it was done to, in words an admin reads
+    source = fields.CharField(max_length=64, default="")  # the client's address, or "" for commands and the worker
+    details = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_event"
+        indexes = (("at",), ("action", "at"), ("actor", "at"))
