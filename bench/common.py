@@ -70,10 +70,17 @@ def environment(url: str, **extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def server(url: str, **extra: str) -> Iterator[str]:
     """`pulse serve --no-worker` in its own process (one uvicorn worker); yields its base URL."""
+    with serving(url, **extra) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def serving(url: str, **extra: str) -> Iterator[tuple[str, int]]:
+    """Like `server`, yielding the base URL and the server's process id (for py-spy and CPU counts)."""
     port = free_port()
     # stderr goes to a file, not a pipe: nobody reads a pipe during the load, and once it is full the server's
     # event loop blocks in its log handler (wrk's dropped connections each log a line at the end of a run)
-    log = tempfile.NamedTemporaryFile(prefix="pulse-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix="pulse-bench-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "pulse.cli", "serve", "--no-worker", "--port", str(port)],
         env=environment(url, **extra), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
@@ -89,7 +96,7 @@ def server(url: str, **extra: str) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError("the server did not start")
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import asyncpg
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from tortoise.exceptions import BaseORMException
 
@@ -109,6 +109,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed the connection before its request was read (a closed tab, a load generator stopping):
+    nothing was done and nobody is left to answer, so no traceback either."""
+    route, _ = logs.redact(logs.secret_routes(request.app.routes), request.url.path)
+    log.debug("client went away during %s %s", request.method, route)
+    return Response(status_code=400)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     route, _ = logs.redact(logs.secret_routes(request.app.routes), request.url.path)  # never a link's token
     log.exception("unhandled error on %s %s", request.method, route, exc_info=exc)
@@ -156,6 +164,7 @@ async def storage_error(request: Request, exc: Exception) -> Response:
 HANDLERS = {
     PulseError: pulse_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     BaseORMException: storage_error,
     sqlite3.Error: storage_error,
     asyncpg.PostgresError: storage_error,
