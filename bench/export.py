@@ -11,32 +11,38 @@ printed both with it and without it.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import resource
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from bench.common import ROOT, database, environment
-from bench.trends import build
 
 
-def export_seconds(url: str) -> float:
-    """Wall time of one `pulse export responses --out /dev/null` process."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "pulse.cli", "export", "responses", "--out", "/dev/null"],
-        env=environment(url),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return elapsed
+def export_run(url: str) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MB) of one `pulse export responses --out /dev/null` process."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pulse.cli", "export", "responses", "--out", "/dev/null"],
+            env=environment(url), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors,
+        )  # fmt: skip
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(errors.read().decode())
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def build_apart(url: str, size: int) -> None:
+    """Build the answers in a process of its own: a child's peak RSS counts the memory of the process that started
+    it (Linux keeps it across exec), so this one must stay small for the export's peak to be its own."""
+    code = f"import asyncio; from bench.trends import build; asyncio.run(build({url!r}, {size}))"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def main() -> None:
@@ -46,11 +52,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="exports timed (the median is printed)")
     args = parser.parse_args()
     with database(args.engine) as empty:
-        starts = [export_seconds(empty) for _ in range(args.repeat)]
+        starts = [export_run(empty)[0] for _ in range(args.repeat)]
     with database(args.engine) as url:
-        asyncio.run(build(url, args.size))
-        runs = [export_seconds(url) for _ in range(args.repeat)]
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        build_apart(url, args.size)
+        runs, peaks = zip(*(export_run(url) for _ in range(args.repeat)), strict=True)
+    peak_mb = max(peaks)
     elapsed, start = statistics.median(runs), statistics.median(starts)
     each = ", ".join(f"{r:.1f}" for r in runs)
     print(
