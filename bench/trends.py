@@ -195,7 +195,7 @@ def main() -> None:
             fast, slow = asyncio.run(measure(url))
         results[size] = fast
         print(
-            f"{args.engine} {size:,} answers: built in {built['insert_s']:.0f} s, rollups rebuilt in "
+            f"{args.engine} {size:,} answers: built in {built['insert_s']:.0f} s (0: kept), rollups rebuilt in "
             f"{built['rebuild_s']:.0f} s; trends (52 weekly points x {len(TEAMS)} teams) from rollups "
             f"{fast * 1000:.1f} ms, full scan {slow * 1000:.0f} ms, ratio 1/{slow / fast:.0f}; numbers equal"
         )
