@@ -185,12 +185,13 @@ def _answered(
     return _answer_page(request, context, locale)
 
 
-# The answer page differs from one request to the next only by its nonce (and a comment or stored score, which are
-# not cached): rendered once per language, survey, score and link, then reused with the request's own nonce put
-# in. Under load the thanks page cost more than recording the answer itself. Kept per app: its settings (the
-# company's name, the static files' URLs) are part of the page.
+# The answer page differs from one request to the next only by its nonce and its form's URL (and a comment or
+# stored score, which are not cached): rendered once per language, survey and score, then reused with the
+# request's own nonce and URL put in. Under load the thanks page cost more than recording the answer itself. Kept
+# per app: its settings (the company's name, the static files' URLs) are part of the page.
 _MAX_PAGES = 2048
 _NONCE_MARK, _QUERY_NONCE_MARK = "pulse0nonce0mark", "pulse0query0nonce0mark"
+_ACTION_MARK = "pulse0action0mark"  # the form's URL: each invitation's own link
 
 
 def _answer_page(request: Request, context: dict, locale: str) -> Response:
@@ -200,17 +201,17 @@ def _answer_page(request: Request, context: dict, locale: str) -> Response:
         return render(request, "public/answer.html", context, locale=locale)
     survey: Survey = context["survey"]
     lang_keep = context["lang_keep"].replace(quote_plus(nonce), _QUERY_NONCE_MARK)
-    key = (locale, survey.id, survey.checksum, context["score"], context["thanks"], context["not_saved"],
-           context["action"], lang_keep)  # fmt: skip
+    key = (locale, survey.id, survey.checksum, context["score"], context["thanks"], context["not_saved"], lang_keep)
     pages: dict[tuple, str] = request.app.state.answer_pages
     html = pages.get(key)
     if html is None:
-        marked = {**context, "nonce": _NONCE_MARK, "lang_keep": lang_keep}
+        marked = {**context, "nonce": _NONCE_MARK, "lang_keep": lang_keep, "action": _ACTION_MARK}
         html = render(request, "public/answer.html", marked, locale=locale).body.decode()
         if len(pages) >= _MAX_PAGES:
             pages.clear()
         pages[key] = html
     html = html.replace(_NONCE_MARK, str(escape(nonce))).replace(_QUERY_NONCE_MARK, str(escape(quote_plus(nonce))))
+    html = html.replace(_ACTION_MARK, str(escape(context["action"])))
     return respond(request, html)
 
 
