@@ -1,4 +1,4 @@
-"""The `pulse` command: serve, worker, migrate, demo, users, apikeys, surveys."""
+"""The `pulse` command: serve, worker, migrate, demo, users, apikeys, surveys, retention."""
 
 from __future__ import annotations
 
@@ -365,6 +365,23 @@ async def _rollups_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse import audit, retention
+
+    policy = retention.Policy.from_settings(settings)
+    async with db.connected(settings.database_url):
+        if args.dry_run:
+            counts = await retention.plan(policy)
+        else:
+            counts = await retention.run(policy, actor=audit.COMMAND_LINE)
+    print("Would blank or delete (dry run; nothing changed):" if args.dry_run else "Blanked or deleted:")
+    for kind, count in counts.items():
+        days = policy.days(kind)
+        kept = f"{retention.KINDS[kind]}={days}" if days else f"{retention.KINDS[kind]}=0, kept forever"
+        print(f"  {kind:<17} {count:>9}  ({kept})")
+    return 0
+
+
 async def _export_responses(settings: Settings, args: argparse.Namespace) -> int:
     from pulse import export
 
@@ -508,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     import_employees.add_argument("--quiet", action="store_true", help="No progress bar.")
     import_employees.set_defaults(func=cmd_import_employees)
 
+    retain = commands.add_parser(
+        "retention", help="Apply the retention policy now (the worker does it daily); --dry-run only counts."
+    )
+    retain.add_argument("--dry-run", action="store_true", help="Print what would go, change nothing.")
+    retain.set_defaults(func=lambda s, a: asyncio.run(_retention(s, a)))
     send_due = commands.add_parser("send-due", help="Send the e-mails that are due now, then exit (for cron).")
     send_due.set_defaults(func=lambda s, a: asyncio.run(_send_due(s, a)))
 

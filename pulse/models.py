@@ -543,3 +543,15 @@ class AuditEvent(Model):
     class Meta:
         table = "audit_event"
         indexes = (("at",), ("action", "at"), ("actor", "at"))
+
+
+class ScheduledRun(Model):
+    """When a once-a-day job last started (retention): of several workers, only the one whose guarded UPDATE
+    moved `last_started_at` runs it."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    last_started_at = fields.DatetimeField()
+
+    class Meta:
+        table = "scheduled_run"
