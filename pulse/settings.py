@@ -390,6 +390,41 @@ SETTINGS: tuple[Setting, ...] = (
         "Proxies (addresses or networks, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto are "
         "believed; empty: none.",
     ),
+    Setting(
+        "PULSE_RETAIN_COMMENTS_DAYS",
+        "retain_comments_days",
+        _integer(0, 36500),
+        "730",
+        "Days answers' comments and case notes keep their text; then it is blanked, scores stay (0: forever).",
+    ),
+    Setting(
+        "PULSE_RETAIN_TOUCHPOINTS_DAYS",
+        "retain_touchpoints_days",
+        _integer(0, 36500),
+        "730",
+        "Days touchpoints keep their attributes and agent; then both are dropped, the event stays (0: forever).",
+    ),
+    Setting(
+        "PULSE_RETAIN_CONTACT_DAYS",
+        "retain_contact_days",
+        _integer(0, 36500),
+        "1095",
+        "Days without a touchpoint or an import after which a contact's name, address and attributes go (0: forever).",
+    ),
+    Setting(
+        "PULSE_RETAIN_LOGS_DAYS",
+        "retain_logs_days",
+        _integer(0, 36500),
+        "90",
+        "Days sent e-mails, done webhook deliveries, flagged attempts and expired sign-ins are kept (0: forever).",
+    ),
+    Setting(
+        "PULSE_RETAIN_AUDIT_DAYS",
+        "retain_audit_days",
+        _integer(0, 36500),
+        "730",
+        "Days the audit log keeps each event (0: forever).",
+    ),
     Setting("PULSE_SURVEYS_DIR", "surveys_dir", _text, "surveys", "Folder of the survey definitions (*.toml)."),
     Setting("PULSE_LOG_LEVEL", "log_level", _text, "info", "Logging level: debug, info, warning or error."),
 )
@@ -436,6 +471,11 @@ class Settings:
     dev_mail_catcher_port: int
     processes: int
     forwarded_allow_ips: tuple[str, ...]
+    retain_comments_days: int
+    retain_touchpoints_days: int
+    retain_contact_days: int
+    retain_logs_days: int
+    retain_audit_days: int
     surveys_dir: str
     log_level: str
 

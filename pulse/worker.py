@@ -1,4 +1,5 @@
-"""The background loops: due invitations -> outbox -> SMTP, expiry. Run inside `pulse serve` or alone.
+"""The background loops: due invitations -> outbox -> SMTP, expiry, the daily retention run. Run inside
+`pulse serve` or alone.
 
 A loop whose step fails keeps going: it waits longer after each failure in a row (doubling, at most a minute),
 and the log tells the story once — the first failure, a summary every five minutes while it lasts, and the count
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 import aiosmtplib
 
-from pulse import engagement, followups, health, mail, responses, storage, webhooks
+from pulse import engagement, followups, health, mail, responses, retention, storage, webhooks
 from pulse.catalog import Catalog
 from pulse.models import Invitation
 from pulse.outbox import Dispatcher
@@ -52,6 +53,7 @@ def steps(settings: Settings, catalog: Catalog, beat: health.Beat | None = None)
         "webhooks": lambda: webhooks.deliver_due(settings),
         "engagement": lambda: engagement.run_schedule(catalog, settings),
         "expire_invitations": expire_invitations,
+        "retention": lambda: retention.daily(settings),  # once a day, by one worker of all (a claimed row)
     }
 
 
