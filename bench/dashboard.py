@@ -5,9 +5,10 @@ Target: < 150 ms p95 for a dashboard page.
 
 The loyalty pages need customers: every NPS answer comes through an invitation of one of size/10 contacts (each
 contact answers one team, as a customer mostly deals with one), and each contact also gives one CSAT answer
-(size/10 more answers). The latest answers are then rebuilt as `pulse rollups rebuild` does. Each request is
-cold: the loyalty cache is emptied before it. `?from=2000-01-01` is the period path (a window query over every
-answer), which is what the page without a period computed before `loyalty_latest`.
+(size/10 more answers). The latest answers and the standings per scope are then rebuilt as `pulse rollups
+rebuild` does. Each request is cold: the loyalty cache (only the period path has one) is emptied before it.
+`?from=2000-01-01` is the period path (a window query over every answer), which is what the page without a
+period computed before `loyalty_latest`; without a period the page reads `loyalty_standing` (counts and one page).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -27,7 +29,8 @@ from bench.common import database
 from bench.trends import COLUMNS, LEAVES, TODAY, build
 from pulse import db, insights, loyalty
 from pulse.accounts import create_user
-from pulse.app import create_app
+from pulse.app import create_app, record_survey_versions
+from pulse.catalog import load_catalog
 from pulse.settings import load_settings
 
 PAGES = [
@@ -38,6 +41,8 @@ PAGES = [
     "/dashboard/after-sale?survey=nps",
     "/dashboard/loyalty",
     "/dashboard/loyalty?team=warsaw",
+    "/dashboard/loyalty?team=care",
+    "/dashboard/loyalty?page=500",
     "/dashboard/loyalty?from=2000-01-01",
 ]
 PASSWORD = "bench password 2026"  # noqa: S105 - a throwaway benchmark database
@@ -94,9 +99,11 @@ async def customers(url: str, size: int) -> dict[str, float]:
                 csat_rows[first : first + 50_000],
             )
         timings["customers_s"] = time.perf_counter() - start
+        await record_survey_versions(load_catalog(Path("surveys")))  # the survey kinds loyalty_standing needs
         start = time.perf_counter()
         timings["latest_rows"] = await loyalty.rebuild()
         timings["latest_s"] = time.perf_counter() - start
+        [(timings["standing_rows"],)] = await db.fetch("SELECT COUNT(*) FROM loyalty_standing")
         timings["contacts"] = len(contact_rows)
     return timings
 
@@ -146,7 +153,8 @@ def main() -> None:
         timings = asyncio.run(measure(url, args.repeat))
     print(
         f"{args.engine}, {args.size:,} NPS answers + {made['contacts']:,} CSAT answers of {made['contacts']:,}"
-        f" contacts; loyalty_latest rebuilt in {made['latest_s']:.1f} s ({made['latest_rows']:,} rows);"
+        f" contacts; loyalty_latest and loyalty_standing rebuilt in {made['latest_s']:.1f} s"
+        f" ({made['latest_rows']:,} and {made['standing_rows']:,} rows);"
         f" {args.repeat} requests per page (server time, in process, loyalty cache emptied before each):"
     )
     for path, found in timings.items():

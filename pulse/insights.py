@@ -50,8 +50,81 @@ async def loyalty_quadrant_cached(
 
 async def loyalty_quadrant(catalog: Catalog, limit: int = 100, team_ids: set[int] | None = None) -> dict:
     """The quadrant with the newest `limit` customers who are satisfied but not loyal, described."""
-    found = await quadrant(catalog, team_ids)
-    return {**found, "satisfied_not_loyal": await describe(found["satisfied_not_loyal"][:limit])}
+    if team_ids is None:  # the whole organisation: counts and the first page from loyalty_standing
+        found = await standing(catalog, 0)
+        drill = await standing_page(found, 0, limit)
+    else:
+        found = await quadrant(catalog, team_ids)
+        drill = found["satisfied_not_loyal"][:limit]
+    kept = {name: found[name] for name in ("counts", "shares", "contacts")}
+    return {**kept, "satisfied_not_loyal": await describe(drill)}
+
+
+async def standing(catalog: Catalog, scope: int) -> dict:
+    """The quadrant of one scope (0: the whole organisation, else a team with its sub-teams) without its list:
+    the four groups' counts and shares, and how many are satisfied but not loyal (`listed`). One GROUP BY over
+    an index range of `loyalty_standing`; pages of the list come from `standing_page`."""
+    counts = dict.fromkeys(QUADRANTS, 0)
+    if any(s.kind == "csat" for s in catalog) and any(s.kind == "nps" for s in catalog):
+        rows = await db.fetch(
+            "SELECT quadrant, COUNT(*) FROM loyalty_standing WHERE scope_id = ? AND quadrant IS NOT NULL"
+            " GROUP BY quadrant",
+            [scope],
+        )
+        counts.update({name: count for name, count in rows if name in counts})
+    total = sum(counts.values())
+    return {
+        "counts": counts,
+        "shares": {name: (100 * count / total if total else None) for name, count in counts.items()},
+        "contacts": total,
+        "listed": counts["satisfied_not_loyal"],
+        "scope": scope,
+    }
+
+
+_PAGE = (
+    "SELECT contact_id, csat, nps, nps_team_id, csat_team_id, last_answer_at FROM loyalty_standing"
+    " WHERE scope_id = ? AND quadrant = 'satisfied_not_loyal'"
+)
+_NEWEST_FIRST = " ORDER BY last_answer_at DESC, contact_id DESC LIMIT ?"
+
+
+async def standing_page(found: dict, first: int, size: int) -> list[tuple]:
+    """`size` people of the satisfied-but-not-loyal list from the `first`th, newest first, as `quadrant` lists
+    them: from `loyalty_standing` (an index range) for a `standing`, sliced from the list for a `quadrant`."""
+    if "scope" not in found:
+        return found["satisfied_not_loyal"][first : first + size]
+    if not found["listed"]:
+        return []
+    rows = await db.fetch(_PAGE + _NEWEST_FIRST + " OFFSET ?", [found["scope"], size, first])
+    return [_drill_row(row) for row in rows]
+
+
+def _drill_row(row: tuple) -> tuple:
+    contact_id, csat, nps, nps_team, csat_team, last = row
+    return (contact_id, csat, nps, nps_team or csat_team or None, _stamp(last))
+
+
+async def _standing_batches(found: dict, size: int = 500) -> AsyncIterator[list[tuple]]:
+    """The whole list in batches, newest first; for a `standing`, each batch continues after the last row of the
+    one before (keyset), so no batch re-reads what came before."""
+    if "scope" not in found:
+        drill = found["satisfied_not_loyal"]
+        for start in range(0, len(drill), size):
+            yield drill[start : start + size]
+        return
+    if not found["listed"]:
+        return
+    rows = await db.fetch(_PAGE + _NEWEST_FIRST, [found["scope"], size])
+    while rows:
+        yield [_drill_row(row) for row in rows]
+        if len(rows) < size:
+            return
+        last_at, last_contact = rows[-1][5], rows[-1][0]
+        rows = await db.fetch(
+            _PAGE + " AND (last_answer_at < ? OR (last_answer_at = ? AND contact_id < ?))" + _NEWEST_FIRST,
+            [found["scope"], last_at, last_at, last_contact, size],
+        )
 
 
 async def quadrant(
@@ -62,7 +135,9 @@ async def quadrant(
     (contact id, CSAT, NPS, team id, last answer).
 
     This is about people, not days, so it reads each contact's latest answers, not rollups. With no period they
-    come from `loyalty_latest` (pulse/loyalty.py), one row per contact, survey and team. With a period the
+    come from `loyalty_standing` (pulse/loyalty.py) when `team_ids` is whole teams with their sub-teams (what
+    the dashboard's team filter gives), else from `loyalty_latest`, one row per contact, survey and team. The
+    dashboard reads counts and pages through `standing` and `standing_page` instead. With a period the
     question is "the latest answer within the period", which that table cannot answer (a later answer outside
     the period hides the one inside), so an explicit period still reads the answers with a window query.
     """
@@ -71,12 +146,63 @@ async def quadrant(
     if not csat_ids or not nps_ids or team_ids == set():
         return _grouped([])
     if since is None and until is None:
+        scopes = await _scopes(team_ids)
+        if scopes is not None:
+            return _grouped(await _latest_from_standing(scopes))
         return _grouped(await _latest_from_table(csat_ids, nps_ids, team_ids))
     return _grouped(await _latest_from_answers(csat_ids, nps_ids, team_ids, since, until))
 
 
 def _stamp(value) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+async def _scopes(team_ids: set[int] | None) -> list[int] | None:
+    """The `loyalty_standing` scopes that make up exactly these teams (0 for every team), or None when the set
+    is not a union of whole subtrees (a team without one of its sub-teams)."""
+    if team_ids is None:
+        return [0]
+    parents = dict(await Team.all().values_list("id", "parent_id"))
+    roots = sorted(team for team in team_ids if parents.get(team) not in team_ids)
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    covered, stack = set(), list(roots)
+    while stack:
+        team = stack.pop()
+        if team not in covered:
+            covered.add(team)
+            stack += children.get(team, [])
+    return roots if covered == team_ids else None
+
+
+async def _latest_from_standing(scopes: list[int]) -> list[tuple]:
+    """(contact, CSAT, NPS, team, last answer) for each contact with both, from `loyalty_standing`: one scope's
+    rows as they are; several scopes' rows merged per contact, the newest of each kind winning."""
+    if len(scopes) == 1:
+        rows = await db.fetch(
+            "SELECT contact_id, csat, nps, nps_team_id, csat_team_id, last_answer_at FROM loyalty_standing"
+            " WHERE scope_id = ? AND quadrant IS NOT NULL",
+            scopes,
+        )
+        return [_drill_row(row) for row in rows]
+    rows = await db.fetch(
+        "SELECT contact_id, csat, csat_at, csat_response_id, csat_team_id, nps, nps_at, nps_response_id, nps_team_id"
+        f" FROM loyalty_standing WHERE scope_id IN ({db.marks(len(scopes))})",
+        scopes,
+    )
+    people: dict[int, dict[str, tuple]] = {}
+    for contact_id, *kinds in rows:
+        person = people.setdefault(contact_id, {})
+        for kind, (score, at, response_id, team) in (("csat", kinds[:4]), ("nps", kinds[4:])):
+            held = person.get(kind)
+            if score is not None and (held is None or (at, response_id) > (held[1], held[2])):
+                person[kind] = (score, at, response_id, team)
+    return [
+        _drill_row((contact_id, p["csat"][0], p["nps"][0], p["nps"][3], p["csat"][3], max(p["csat"][1], p["nps"][1])))
+        for contact_id, p in people.items()
+        if "csat" in p and "nps" in p
+    ]
 
 
 async def _latest_from_table(csat_ids: list[str], nps_ids: list[str], team_ids: set[int] | None) -> list[tuple]:
@@ -183,13 +309,14 @@ async def describe(drill: list[tuple]) -> list[dict]:
     ]
 
 
-async def csv_chunks(drill: list[tuple]) -> AsyncIterator[bytes]:
-    """The list as UTF-8 CSV, a few hundred customers at a time; text a spreadsheet would run is neutralised."""
+async def csv_chunks(found: dict, batch: int = 500) -> AsyncIterator[bytes]:
+    """The satisfied-but-not-loyal list of a `standing` or a `quadrant` as UTF-8 CSV, `batch` customers at a
+    time; text a spreadsheet would run is neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for start in range(0, len(drill), 500):
-        for person in await describe(drill[start : start + 500]):
+    async for people in _standing_batches(found, batch):
+        for person in await describe(people):
             writer.writerow([neutralise(person[name]) for name in CSV_COLUMNS])
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)

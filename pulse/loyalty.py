@@ -9,12 +9,26 @@ counts (`record` from `responses.on_confirmed`) and when a counted answer is giv
 Rows are keyed per team as well as per survey, so a manager's view keeps "the latest answer given to my teams"
 (what the window query over answers computed), while the organisation-wide view takes the newest of a contact's
 rows.
+
+`loyalty_standing` is what the quadrant reads: per scope (0 = the whole organisation, or a team with its
+sub-teams, what a dashboard's team filter shows) and contact, the latest CSAT and NPS given in that scope and the
+quadrant they make. `record` recomputes a contact's rows from their few `loyalty_latest` rows in the same
+transaction, so counts are a GROUP BY over an index range and a page of the list is a range with LIMIT.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+
 from pulse import db
 from pulse.models import Response
+
+KINDS = ("csat", "nps")
+STANDING_COLUMNS = (
+    "scope_id", "contact_id", "csat", "csat_at", "csat_response_id", "csat_team_id",
+    "nps", "nps_at", "nps_response_id", "nps_team_id", "quadrant", "last_answer_at",
+)  # fmt: skip
 
 COLUMNS = "contact_id, survey_id, team_id, score, answered_at, day, response_id, updated_at"
 _FROM_ANSWERS = (
@@ -47,11 +61,20 @@ async def record(response: Response) -> None:
     """
     if response.invitation_id is None:
         return
+    found = await db.fetch("SELECT contact_id FROM invitation WHERE id = ?", [response.invitation_id])
+    if not found or found[0][0] is None:
+        return
+    contact_id = found[0][0]
+    if db.dialect() == "postgres":
+        # two answers of one contact at once (to different surveys) would each recompute without the other's row
+        await db.fetch("SELECT id FROM contact WHERE id = ? FOR UPDATE", [contact_id])
     await db.execute(_UPSERT, [True, False, response.id])
+    await _restand(contact_id)
 
 
 async def rebuild() -> int:
-    """Recompute the whole table from the counted answers (one set-based statement); returns the rows written."""
+    """Recompute the whole table from the counted answers (one set-based statement), then `loyalty_standing` from
+    it; returns the rows written to `loyalty_latest`."""
     await db.execute("DELETE FROM loyalty_latest")
     await db.execute(
         f"INSERT INTO loyalty_latest ({COLUMNS}) SELECT {COLUMNS.replace('response_id', 'id')} FROM ("  # noqa: S608 - constant text, no input
@@ -60,7 +83,113 @@ async def rebuild() -> int:
         [True, False],
     )
     [(count,)] = await db.fetch("SELECT COUNT(*) FROM loyalty_latest")
+    await rebuild_standings()
     return count
+
+
+async def rebuild_standings() -> int:
+    """Recompute `loyalty_standing` from `loyalty_latest` (after `rebuild`, the migration's backfill); returns the
+    rows written."""
+    await db.execute("DELETE FROM loyalty_standing")
+    kinds, parents = await _kinds(), await _parents()
+    rows = await db.fetch(
+        "SELECT contact_id, survey_id, team_id, score, answered_at, response_id FROM loyalty_latest ORDER BY contact_id"
+    )
+    batch: list[tuple] = []
+    written = 0
+    for contact_id, latest in itertools.groupby(rows, key=lambda row: row[0]):
+        batch += standings(contact_id, [row[1:] for row in latest], kinds, parents)
+        if len(batch) >= 5_000:
+            await _insert(batch)
+            written, batch = written + len(batch), []
+    await _insert(batch)
+    return written + len(batch)
+
+
+def quadrant_of(csat: int, nps: int) -> str:
+    """The quadrant of a CSAT (4-5 = satisfied) and an NPS (9-10 = promoter)."""
+    if csat >= 4:
+        return "loyal" if nps >= 9 else "satisfied_not_loyal"
+    return "loyal_not_satisfied" if nps >= 9 else "at_risk"
+
+
+def scopes_of(team_id: int, parents: dict[int, int | None]) -> list[int]:
+    """The scopes an answer to `team_id` (0: none) counts in: the organisation, its team and every team above."""
+    found, current = [0], team_id or None
+    while current is not None and current not in found:
+        found.append(current)
+        current = parents.get(current)
+    return found
+
+
+def standings(
+    contact_id: int, latest: Iterable[tuple], kinds: dict[str, str], parents: dict[int, int | None]
+) -> list[tuple]:
+    """A contact's `loyalty_standing` rows (STANDING_COLUMNS) from their `loyalty_latest` rows (survey, team, score,
+    answered at, response id): in each scope, the newest answer of each kind, newest by (answered at, response
+    id) as the window query orders them."""
+    best: dict[int, dict[str, tuple]] = {}
+    for survey_id, team_id, score, answered_at, response_id in latest:
+        kind = kinds.get(survey_id)
+        if kind not in KINDS:
+            continue
+        for scope in scopes_of(team_id, parents):
+            held = best.setdefault(scope, {}).get(kind)
+            if held is None or (answered_at, response_id) > (held[1], held[2]):
+                best[scope][kind] = (score, answered_at, response_id, team_id)
+    rows = []
+    for scope, pair in sorted(best.items()):
+        csat, nps = pair.get("csat", (None,) * 4), pair.get("nps", (None,) * 4)
+        both = csat[0] is not None and nps[0] is not None
+        last = max(csat[1], nps[1]) if both else (csat[1] if nps[1] is None else nps[1])
+        rows.append((scope, contact_id, *csat, *nps, quadrant_of(csat[0], nps[0]) if both else None, last))
+    return rows
+
+
+async def _restand(contact_id: int) -> None:
+    """Replace a contact's standings with a recomputation from their latest answers (a few rows)."""
+    latest = await db.fetch(
+        "SELECT survey_id, team_id, score, answered_at, response_id FROM loyalty_latest WHERE contact_id = ?",
+        [contact_id],
+    )
+    await db.execute("DELETE FROM loyalty_standing WHERE contact_id = ?", [contact_id])
+    await _insert(standings(contact_id, latest, await _kinds(), await _parents()))
+
+
+async def _insert(rows: list[tuple]) -> None:
+    for first in range(0, len(rows), 5_000):
+        await db.insert_many("loyalty_standing", STANDING_COLUMNS, rows[first : first + 5_000])
+
+
+async def _kinds() -> dict[str, str]:
+    """Each survey's kind, from the definitions stored at start-up (survey_version)."""
+    kind = "json_extract(definition, '$.kind')" if db.dialect() == "sqlite" else "definition->>'kind'"
+    return dict(await db.fetch(f"SELECT DISTINCT survey_id, {kind} FROM survey_version"))  # noqa: S608 - constant
+
+
+async def _parents() -> dict[int, int | None]:
+    return dict(await db.fetch("SELECT id, parent_id FROM team"))
+
+
+async def stored_standings() -> set[tuple]:
+    """`loyalty_standing` as (scope, contact, CSAT, its response, NPS, its response, quadrant) rows."""
+    rows = await db.fetch(
+        "SELECT scope_id, contact_id, csat, csat_response_id, nps, nps_response_id, quadrant FROM loyalty_standing"
+    )
+    return {tuple(row) for row in rows}
+
+
+async def expected_standings() -> set[tuple]:
+    """The same recomputed in Python from every counted answer: the oracle the table is held to."""
+    kinds, parents = await _kinds(), await _parents()
+    mine: dict[int, list[tuple]] = {}
+    for contact, survey_id, team_id, score, answered_at, response_id in await expected_rows():
+        mine.setdefault(contact, []).append((survey_id, team_id, score, answered_at, response_id))
+    return {
+        (row[0], row[1], row[2], row[4], row[6], row[8], row[10])
+        for contact, latest in mine.items()
+        for row in standings(contact, latest, kinds, parents)
+    }
 
 
 async def stored() -> set[tuple]:
@@ -71,6 +200,14 @@ async def stored() -> set[tuple]:
 
 async def expected() -> set[tuple]:
     """The same rows recomputed in Python from every answer: the oracle the table is held to."""
+    return {
+        (contact, survey, team, score, response) for contact, survey, team, score, _, response in await expected_rows()
+    }
+
+
+async def expected_rows() -> list[tuple]:
+    """(contact, survey, team, score, answered at, response id) of each contact's latest answer per survey and
+    team, recomputed in Python from every counted answer."""
     latest: dict[tuple, tuple] = {}
     rows = await db.fetch(_FROM_ANSWERS.replace("COALESCE(r.team_id, 0) AS team_id", "r.team_id"), [True, False])
     for contact_id, survey_id, team_id, score, answered_at, _, response_id, _ in rows:
@@ -78,4 +215,4 @@ async def expected() -> set[tuple]:
         order = (db.as_datetime(answered_at), response_id)
         if key not in latest or order > latest[key][0]:
             latest[key] = (order, score)
-    return {(*key, score, order[1]) for key, (order, score) in latest.items()}
+    return [(*key, score, order[0], order[1]) for key, (order, score) in latest.items()]

@@ -528,6 +528,36 @@ class LoyaltyLatest(Model):
         indexes = (("team_id", "survey_id"),)
 
 
+class LoyaltyStanding(Model):
+    """Where a contact stands on loyalty for one scope: their latest CSAT and NPS given to the whole organisation
+    (scope 0) or to a team and its sub-teams (scope = the team's id), and the quadrant the pair falls in. Kept in
+    step with `loyalty_latest` (pulse/loyalty.py), so the quadrant's counts and each page of its list are index
+    reads."""
+
+    id = fields.BigIntField(primary_key=True)
+    scope_id = fields.IntField()  # 0: every answer; a team's id: the answers given to it and its sub-teams
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="loyalty_standings", on_delete=fields.CASCADE
+    )
+    # each kind's latest answer in the scope (null until the contact gave one); team ids 0 for no team
+    csat = fields.SmallIntField(null=True)
+    csat_at = fields.DatetimeField(null=True)
+    csat_response_id = fields.BigIntField(null=True)
+    csat_team_id = fields.IntField(null=True)
+    nps = fields.SmallIntField(null=True)
+    nps_at = fields.DatetimeField(null=True)
+    nps_response_id = fields.BigIntField(null=True)
+    nps_team_id = fields.IntField(null=True)
+    quadrant = fields.CharField(max_length=24, null=True)  # pulse.insights.QUADRANTS; null without both kinds
+    last_answer_at = fields.DatetimeField(null=True)  # the later of the two
+
+    class Meta:
+        table = "loyalty_standing"
+        unique_together = (("scope_id", "contact"),)
+        # counts per quadrant and a page of one quadrant, newest first, are ranges of this index
+        indexes = (("scope_id", "quadrant", "last_answer_at", "contact_id"),)
+
+
 class AuditEvent(Model):
     """Who did what to personal data or access, when and from where (pulse/audit.py). Appended, never edited,
     and pruned only by its own retention setting."""

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pulse import db, insights, loyalty, responses
-from pulse.models import Contact, Invitation, LoyaltyLatest, Response, Touchpoint
+from pulse.models import Contact, Invitation, LoyaltyLatest, Response, Team, Touchpoint
 from tests.conftest import old_nonce, survey_url
 
 NUMBERS = itertools.count(1)
@@ -44,9 +44,34 @@ async def answer(client, mail_settings, invitation: Invitation, score: int, comm
 
 
 async def same_quadrants(catalog, org) -> None:
-    """The table's quadrant equals the window query's, for everyone and for each manager's scope."""
-    for teams in (None, {org.warsaw.id}, {org.milan.id}, {org.warsaw.id, org.milan.id}):
-        assert await insights.quadrant(catalog, teams) == await insights.quadrant(catalog, teams, EVER), teams
+    """The tables' quadrant equals the window query's, for everyone and for each manager's scope (a team with its
+    sub-teams: one scope of loyalty_standing; two sibling teams: two scopes merged; a team without its sub-teams:
+    loyalty_latest), and the dashboard's counts and pages of one scope equal it too."""
+    assert await loyalty.stored_standings() == await loyalty.expected_standings()
+    care = subtree(org)
+    for teams in (None, {org.warsaw.id}, {org.milan.id}, {org.warsaw.id, org.milan.id}, {org.care.id}, care):
+        window = await insights.quadrant(catalog, teams, EVER)
+        assert await insights.quadrant(catalog, teams) == window, teams
+    for teams, scope in (
+        (None, 0),
+        ({org.warsaw.id}, org.warsaw.id),
+        ({org.milan.id}, org.milan.id),
+        (care, org.care.id),
+    ):
+        window = await insights.quadrant(catalog, teams, EVER)
+        found = await insights.standing(catalog, scope)
+        assert [found[k] for k in ("counts", "shares", "contacts")] == [
+            window[k] for k in ("counts", "shares", "contacts")
+        ]
+        pages = [await insights.standing_page(found, first, 2) for first in range(0, found["listed"] + 2, 2)]
+        assert [person for page in pages for person in page] == window["satisfied_not_loyal"], teams
+        csv_rows = [line async for line in insights.csv_chunks(found, batch=2)]  # keyset pages of 2
+        assert b"".join(csv_rows) == b"".join([line async for line in insights.csv_chunks(window)]), teams
+
+
+def subtree(org) -> set[int]:
+    """Customer Care with its sub-teams: the ids the dashboard's team filter gives for it."""
+    return {org.care.id, org.warsaw.id, org.milan.id}
 
 
 async def people(org) -> list[Invitation]:
@@ -86,6 +111,7 @@ async def test_the_table_equals_a_recomputation_and_the_quadrant_the_window_quer
             later += timedelta(seconds=step[1])
             await responses.confirm_due(catalog, mail_settings, now=later)
         assert await loyalty.stored() == await loyalty.expected(), step
+        assert await loyalty.stored_standings() == await loyalty.expected_standings(), step
     await responses.confirm_due(catalog, mail_settings, now=datetime.now(UTC) + timedelta(minutes=1))
     assert await loyalty.stored() == await loyalty.expected()
     await same_quadrants(catalog, org)
@@ -163,3 +189,37 @@ async def test_the_migration_fills_the_table_from_the_counted_answers(empty_data
     async with db.connected(url):
         assert await loyalty.stored() == {(1, "nps", 0, 9, 2), (1, "csat", 0, 4, 4), (2, "nps", 0, 7, 5)}
         assert await loyalty.stored() == await loyalty.expected()
+
+
+async def test_the_standing_migration_fills_each_scope_from_the_latest_answers(empty_database_url):
+    url = empty_database_url
+    await db.migrate(url, target="models.0013_scheduled_runs")
+    at = "2026-03-01 12:00:00+00:00"
+    async with db.connected(url):
+        for survey_id, kind in (("csat", "csat"), ("nps", "nps"), ("ces", "ces")):
+            await db.fetch(
+                "INSERT INTO survey_version (survey_id, checksum, definition, loaded_at) VALUES (?, 'x', ?, ?)",
+                [survey_id, f'{{"kind": "{kind}"}}', db.as_datetime(at)],
+            )
+        care = await Team.create(slug="care", name="Care")
+        warsaw = await Team.create(slug="warsaw", name="Warsaw", parent=care)
+        contact = await Contact.create(external_id="C1", name="One", email="one@x.io")
+        latest = [  # survey, team, score, minutes later, response id
+            ("csat", warsaw.id, 5, 0, 1),
+            ("nps", 0, 10, 5, 2),  # no team: the organisation's latest NPS only
+            ("nps", warsaw.id, 6, 1, 3),
+            ("ces", warsaw.id, 2, 9, 4),  # neither CSAT nor NPS
+        ]
+        for survey_id, team_id, score, minutes, response_id in latest:
+            moment = db.as_datetime(at) + timedelta(minutes=minutes)
+            await LoyaltyLatest.create(
+                contact=contact, survey_id=survey_id, team_id=team_id, score=score, answered_at=moment,
+                day=moment.date(), response_id=response_id,
+            )  # fmt: skip
+    assert (await db.migrate(url))[0] == "models.0014_loyalty_standing"
+    async with db.connected(url):
+        assert await loyalty.stored_standings() == {
+            (0, contact.id, 5, 1, 10, 2, "loyal"),
+            (warsaw.id, contact.id, 5, 1, 6, 3, "satisfied_not_loyal"),
+            (care.id, contact.id, 5, 1, 6, 3, "satisfied_not_loyal"),
+        }

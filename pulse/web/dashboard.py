@@ -437,14 +437,22 @@ def _page_number(p: Page) -> int:
 
 
 async def _loyalty_data(p: Page, team: str | None, chosen: filters.Filters) -> dict:
+    """Without a period, the counts of `loyalty_standing` for the team's scope (pages are read one by one);
+    with one, the period's quadrant with its whole list, remembered until an answer lands."""
+    if chosen.since is None and chosen.until is None:
+        found = await Team.get_or_none(slug=team) if team else None
+        if team and found is None:
+            raise NotFound(N_("No such team."))
+        return await insights.standing(p.state.catalog, found.id if found else 0)
     ids = await _team_ids(p, team) if team else None
-    return await insights.loyalty_quadrant_cached(
+    data = await insights.loyalty_quadrant_cached(
         p.state.catalog,
         p.state.settings.database_url,
         set(ids) if ids is not None else None,
         chosen.since,
         chosen.until,
     )
+    return {**data, "listed": len(data["satisfied_not_loyal"])}
 
 
 async def loyalty(request: Request) -> Response:
@@ -457,8 +465,7 @@ async def loyalty(request: Request) -> Response:
     if chosen.errors:
         return p.render("dashboard/loyalty.html", {**form, "people": [], "total": 0}, status_code=400)
     data = await _loyalty_data(p, team, chosen)
-    drill = data["satisfied_not_loyal"]
-    pages = max(1, -(-len(drill) // LOYALTY_PAGE_SIZE))
+    pages = max(1, -(-data["listed"] // LOYALTY_PAGE_SIZE))
     number = min(number, pages)
     first = (number - 1) * LOYALTY_PAGE_SIZE
     return p.render(
@@ -467,9 +474,9 @@ async def loyalty(request: Request) -> Response:
             **form,
             "counts": data["counts"],
             "shares": data["shares"],
-            "people": await insights.describe(drill[first : first + LOYALTY_PAGE_SIZE]),
+            "people": await insights.describe(await insights.standing_page(data, first, LOYALTY_PAGE_SIZE)),
             "team_names": dict(await Team.all().values_list("slug", "name")),  # the list keeps slugs (CSV, API)
-            "listed": len(drill),
+            "listed": data["listed"],
             "paging": {
                 "number": number,
                 "pages": pages,
@@ -494,7 +501,7 @@ async def loyalty_csv(request: Request) -> Response:
     data = await _loyalty_data(p, team, chosen)
     name = "satisfied-but-not-loyal" + (f"-{team}" if team else "") + ".csv"
     return StreamingResponse(
-        insights.csv_chunks(data["satisfied_not_loyal"]),
+        insights.csv_chunks(data),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"},
     )
