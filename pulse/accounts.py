@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from tortoise.transactions import in_transaction
 
+from pulse import audit
 from pulse.errors import BadRequest, Conflict
 from pulse.i18n import N_, N_plural
 from pulse.models import ApiKey, Team, User, UserTeam
@@ -78,8 +80,10 @@ async def create_user(
     display_name: str = "",
     locale: str = "en",
     teams: list[str] | None = None,
+    actor: str | None = None,
+    source: str = "",
 ) -> User:
-    """Create a user; a manager is scoped to the teams given by slug."""
+    """Create a user; a manager is scoped to the teams given by slug. With an `actor`, the audit log says who."""
     email = email.strip().lower()
     if not EMAIL.match(email):
         raise BadRequest(N_("%(email)s is not an e-mail address."), email=repr(email))
@@ -100,15 +104,16 @@ async def create_user(
     missing = sorted(set(teams or []) - {t.slug for t in found})
     if missing:
         raise BadRequest(N_("No team with the slug %(slugs)s."), slugs=", ".join(missing))
-    user = await User.create(
-        email=email,
-        password_hash=await new_password_hash(password),
-        role=role,
-        display_name=display_name,
-        locale=locale,
-    )
-    for team in found:
-        await UserTeam.create(user=user, team=team)
+    password_hash = await new_password_hash(password)  # before the transaction: it takes a while
+    async with in_transaction():
+        user = await User.create(
+            email=email, password_hash=password_hash, role=role, display_name=display_name, locale=locale
+        )
+        for team in found:
+            await UserTeam.create(user=user, team=team)
+        if actor is not None:
+            details = {"role": role, "teams": sorted(t.slug for t in found)}
+            await audit.record("user.created", actor=actor, target=f"user {email}", source=source, details=details)
     return user
 
 
@@ -117,8 +122,15 @@ def _key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def create_api_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-    """Create a key; the plain key is returned once and never stored."""
+def key_target(key: ApiKey) -> str:
+    """How the audit log names a key: its prefix and name, never its secret."""
+    return f"api key {key.prefix} ({key.name})"
+
+
+async def create_api_key(
+    name: str, scopes: list[str], *, actor: str | None = None, source: str = ""
+) -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and never stored. With an `actor`, the audit log says who."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise BadRequest(
@@ -132,7 +144,13 @@ async def create_api_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         raise BadRequest(N_("Give the key a name that says who uses it."))
     prefix = secrets.token_hex(4)
     secret = f"pulse_{prefix}_{secrets.token_urlsafe(32)}"
-    key = await ApiKey.create(name=name.strip(), prefix=prefix, key_hash=_key_hash(secret), scopes=sorted(set(scopes)))
+    async with in_transaction():
+        key = await ApiKey.create(
+            name=name.strip(), prefix=prefix, key_hash=_key_hash(secret), scopes=sorted(set(scopes))
+        )
+        if actor is not None:
+            details = {"scopes": key.scopes}
+            await audit.record("apikey.created", actor=actor, target=key_target(key), source=source, details=details)
     return key, secret
 
 
@@ -147,5 +165,12 @@ async def find_api_key(secret: str) -> ApiKey | None:
     return key
 
 
-async def revoke_api_key(prefix: str) -> bool:
-    return bool(await ApiKey.filter(prefix=prefix, revoked_at=None).update(revoked_at=datetime.now(UTC)))
+async def revoke_api_key(prefix: str, *, actor: str | None = None, source: str = "") -> bool:
+    """Revoke the live key with this prefix; False when there is none. With an `actor`, the audit log says who."""
+    async with in_transaction():
+        key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None)
+        if key is None or not await ApiKey.filter(id=key.id, revoked_at=None).update(revoked_at=datetime.now(UTC)):
+            return False
+        if actor is not None:
+            await audit.record("apikey.revoked", actor=actor, target=key_target(key), source=source)
+    return True

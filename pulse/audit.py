@@ -20,6 +20,11 @@ COMMAND_LINE = "command line"
 WORKER = "worker"
 
 
+def api_actor(key: Any) -> str:
+    """How the log names an API key that acted: its name and prefix, never its secret."""
+    return f"api key {key.name} ({key.prefix})"
+
+
 def source_of(request: Request | None) -> str:
     """Where a request came from: the client's address (the proxy's forwarded one when the proxy is trusted)."""
     if request is None or request.client is None:

@@ -215,24 +215,32 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 async def _users_create(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse import audit
     from pulse.accounts import create_user
 
     password = _read_password(args)
     async with db.connected(settings.database_url):
         user = await create_user(
-            args.email, password, args.role, display_name=args.name or "", locale=args.locale, teams=args.team
+            args.email,
+            password,
+            args.role,
+            display_name=args.name or "",
+            locale=args.locale,
+            teams=args.team,
+            actor=audit.COMMAND_LINE,
         )
     print(f"Created {user.role} {user.email}.")
     return 0
 
 
 async def _apikeys(settings: Settings, args: argparse.Namespace) -> int:
+    from pulse import audit
     from pulse.accounts import create_api_key, revoke_api_key
     from pulse.models import ApiKey
 
     async with db.connected(settings.database_url):
         if args.apikeys_command == "create":
-            key, secret = await create_api_key(args.name, args.scope)
+            key, secret = await create_api_key(args.name, args.scope, actor=audit.COMMAND_LINE)
             print(f"Created API key {key.prefix!r} ({key.name}) with scopes {', '.join(key.scopes)}.")
             print("Store it now; Pulse keeps only its hash and cannot show it again:")
             print(secret)
@@ -240,7 +248,7 @@ async def _apikeys(settings: Settings, args: argparse.Namespace) -> int:
             for key in await ApiKey.all().order_by("id"):
                 state = "revoked" if key.revoked_at else "active"
                 print(f"{key.prefix}  {state:8}  {','.join(key.scopes):40}  {key.name}")
-        elif not await revoke_api_key(args.prefix):
+        elif not await revoke_api_key(args.prefix, actor=audit.COMMAND_LINE):
             raise PulseError(f"No active API key with the prefix {args.prefix!r}.")
         else:
             print(f"Revoked API key {args.prefix!r}.")
@@ -383,7 +391,7 @@ async def _retention(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _export_responses(settings: Settings, args: argparse.Namespace) -> int:
-    from pulse import export
+    from pulse import audit, export
 
     catalog = load_catalog(settings.surveys_dir)
     params = {
@@ -399,6 +407,12 @@ async def _export_responses(settings: Settings, args: argparse.Namespace) -> int
     }
     async with db.connected(settings.database_url):
         options = export.parse_options(params, catalog)
+        await audit.record(
+            "export.responses",
+            actor=audit.COMMAND_LINE,
+            target="responses",
+            details={"filters": params, "to": args.out},
+        )
         handle = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: ASYNC230
         try:
             async for chunk in export.csv_chunks(options, catalog, settings.segment_attributes):

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from pulse import access, db, webhooks
+from pulse import access, audit, db, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
 from pulse.i18n import N_
@@ -157,8 +157,11 @@ async def update_case(
     note: str | None = None,
     author: User | None = None,
     now: datetime | None = None,
+    actor: str | None = None,
+    source: str = "",
 ) -> FollowUpCase:
     """Change a case's status or owner and/or add a note; refuses (changing nothing) what makes no sense.
+    With an `actor`, a new owner (`case.reassigned`) and a new status (`case.status_changed`) are in the audit log.
 
     1. Check everything first, so a refusal leaves the case, its notes and the outbox as they were.
     2. Then apply it all in one transaction.
@@ -188,12 +191,19 @@ async def update_case(
             raise BadRequest(N_("A note cannot be empty."))
         if len(note) > 10000:
             raise BadRequest(N_("A note must be at most 10,000 characters."))
+    target = f"case {case.id}"
     async with in_transaction():
         if status is not None:
             data = {"from": case.status, "to": status}
             await CaseNote.create(case=case, author=author, kind="status", body="", data=data)
+            if actor is not None:
+                await audit.record("case.status_changed", actor=actor, target=target, source=source, details=data)
             case.status = status
         if owner is not None and owner.id != case.owner_id:
+            if actor is not None:
+                before = await User.get_or_none(id=case.owner_id) if case.owner_id else None
+                data = {"from": before.email if before else None, "to": owner.email}
+                await audit.record("case.reassigned", actor=actor, target=target, source=source, details=data)
             case.owner = owner
             await CaseNote.create(case=case, author=author, kind="owner", body="", data={"user_id": owner.id})
             await _notify("case_opened", case, owner, settings, now)

@@ -48,6 +48,8 @@ def test_route_table():
         ("POST", "/admin/api-keys/{prefix}/revoke"),
         ("GET,HEAD", "/admin/surveys"),
         ("GET,HEAD", "/admin/delivery"),
+        ("GET,HEAD", "/admin/audit"),
+        ("GET,HEAD", "/admin/audit.csv"),
         ("GET,HEAD", "/engagement"),
         ("GET,HEAD", "/api/v1/engagement/rounds"),
         ("GET,HEAD", "/api/v1/engagement/results"),

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from pulse import accounts, fields, health
+from pulse import accounts, audit, fields, health
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.i18n import N_
@@ -90,6 +90,8 @@ async def users(request: Request) -> Response:
                     display_name=_text(form, "name"),
                     locale=_text(form, "locale") or "en",
                     teams=teams,
+                    actor=p.user.email,
+                    source=audit.source_of(request),
                 )
             except PulseError as refused:
                 error = refused.localized(p.locale)
@@ -138,8 +140,11 @@ async def _user_page(p: Page, target: User, error: str | None = None, chosen: di
     )
 
 
-async def save_role_and_teams(target: User, role: str, slugs: list[str]) -> str | None:
-    """Give `target` this role and exactly these teams; the refusal sentence (untranslated) if that is not allowed."""
+async def save_role_and_teams(
+    target: User, role: str, slugs: list[str], actor: str | None = None, source: str = ""
+) -> str | None:
+    """Give `target` this role and exactly these teams; the refusal sentence (untranslated) if that is not allowed.
+    With an `actor`, a change is in the audit log (`user.role_changed`, or `user.teams_changed` for teams only)."""
     _check_role(role)
     teams = await _known_teams(slugs)
     async with in_transaction():
@@ -147,10 +152,20 @@ async def save_role_and_teams(target: User, role: str, slugs: list[str]) -> str 
         refusal = role_refusal(target.role, target.is_active, role, slugs, others)
         if refusal:
             return refusal
+        before = sorted(await UserTeam.filter(user_id=target.id).values_list("team__slug", flat=True))
         await User.filter(id=target.id).update(role=role)
         await UserTeam.filter(user_id=target.id).delete()
         for team in teams:
             await UserTeam.create(user_id=target.id, team=team)
+        after = sorted(t.slug for t in teams)
+        if actor is not None and (role != target.role or before != after):
+            await audit.record(
+                "user.role_changed" if role != target.role else "user.teams_changed",
+                actor=actor,
+                target=f"user {target.email}",
+                source=source,
+                details={"role": [target.role, role], "teams": [before, after]},
+            )
     return None
 
 
@@ -167,7 +182,7 @@ async def user_update(request: Request) -> Response:
     if action == "save":
         role, slugs = _text(form, "role"), _teams(form)
         try:
-            refusal = await save_role_and_teams(target, role, slugs)
+            refusal = await save_role_and_teams(target, role, slugs, p.user.email, audit.source_of(request))
         except PulseError as refused:
             return await _user_page(p, target, refused.localized(p.locale), {"role": role, "teams": slugs})
         if refusal:
@@ -175,12 +190,23 @@ async def user_update(request: Request) -> Response:
     elif action == "deactivate":
         if target.id == p.user.id:
             return await _users_page(p, p.t("You cannot deactivate yourself."))
-        await User.filter(id=target.id).update(is_active=False)
         from pulse.sessions import end_all
 
-        await end_all(target)
+        async with in_transaction():
+            if await User.filter(id=target.id, is_active=True).update(is_active=False):
+                await audit.record(
+                    "user.deactivated",
+                    actor=p.user.email,
+                    target=f"user {target.email}",
+                    source=audit.source_of(request),
+                )
+            await end_all(target)
     elif action == "activate":
-        await User.filter(id=target.id).update(is_active=True)
+        async with in_transaction():
+            if await User.filter(id=target.id, is_active=False).update(is_active=True):
+                await audit.record(
+                    "user.activated", actor=p.user.email, target=f"user {target.email}", source=audit.source_of(request)
+                )
     else:
         raise BadRequest(N_("Unknown action."))
     return RedirectResponse("/admin/users?saved=1", status_code=303)
@@ -258,7 +284,10 @@ async def api_keys(request: Request) -> Response:
         check_csrf(request, str(form.get(CSRF_FIELD) or ""))
         try:
             key, secret = await accounts.create_api_key(
-                str(form.get("name") or ""), [str(s) for s in form.getlist("scope")]
+                str(form.get("name") or ""),
+                [str(s) for s in form.getlist("scope")],
+                actor=p.user.email,
+                source=audit.source_of(request),
             )
             created = {"key": key, "secret": secret}  # shown once, on this response only
         except PulseError as refused:
@@ -274,9 +303,12 @@ async def api_keys(request: Request) -> Response:
 
 
 async def api_key_revoke(request: Request) -> Response:
-    await page(request, "admin")
+    p = await page(request, "admin")
     await _form(request)
-    if not await accounts.revoke_api_key(request.path_params["prefix"]):
+    revoked = await accounts.revoke_api_key(
+        request.path_params["prefix"], actor=p.user.email, source=audit.source_of(request)
+    )
+    if not revoked:
         raise NotFound(N_("No such active key."))
     return RedirectResponse("/admin/api-keys", status_code=303)
 

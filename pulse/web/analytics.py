@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pulse import export, fields, insights, trends
+from pulse import audit, export, fields, insights, trends
 from pulse.errors import BadRequest
 from pulse.web.auth import api_key
 
@@ -76,10 +76,17 @@ async def get_lifecycle(request: Request) -> Response:
 
 async def get_responses_csv(request: Request) -> Response:
     """All confirmed answers as CSV, streamed in constant memory, safe to open in a spreadsheet."""
-    await api_key(request, "responses:read")
+    key = await api_key(request, "responses:read")
     state = request.app.state
     options = export.parse_options(dict(request.query_params), state.catalog)
     await export.check_team(options)
+    await audit.record(
+        "export.responses",
+        actor=audit.api_actor(key),
+        target="responses",
+        source=audit.source_of(request),
+        details={"filters": {k: v for k, v in request.query_params.items() if k != "bom"}},
+    )
     filename = f"pulse-responses-{today(request).isoformat()}.csv"
     return StreamingResponse(
         export.csv_chunks(options, state.catalog, state.settings.segment_attributes),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import case_notes, fields, followups, roster, teams, timeline, touchpoints
+from pulse import audit, case_notes, fields, followups, roster, teams, timeline, touchpoints
 from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from pulse.models import CaseNote, Contact, FollowUpCase, Team
 from pulse.models import Response as ResponseRow
@@ -185,7 +185,7 @@ async def get_case(request: Request) -> Response:
 
 
 async def patch_case(request: Request) -> Response:
-    await api_key(request, "cases:write")
+    key = await api_key(request, "cases:write")
     case = await _case(request)
     data = await read_json(request, 100_000)
     if not isinstance(data, dict) or not data:
@@ -206,6 +206,8 @@ async def patch_case(request: Request) -> Response:
         status=data.get("status"),
         owner_email=data.get("owner"),
         note=data.get("note"),
+        actor=audit.api_actor(key),
+        source=audit.source_of(request),
     )
     case = await FollowUpCase.get(id=case.id).select_related("owner", "team", "contact", "response")
     return JSONResponse(await _case_json(case, notes=True))

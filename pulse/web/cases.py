@@ -14,7 +14,7 @@ from starlette.routing import Route
 from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count
 
-from pulse import access, case_notes, fields, followups, labels, timeline
+from pulse import access, audit, case_notes, fields, followups, labels, timeline
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.models import CaseNote, Contact, FollowUpCase, Team, Touchpoint, User, UserTeam
@@ -171,6 +171,10 @@ async def contact(request: Request) -> Response:
         raise NotFound("No such contact.")  # nothing in a manager's teams: as if there were no such customer
     for item in events:
         item["when"] = datetime.fromisoformat(item["at"])
+    # reading a person's page is reading their personal data: the audit log keeps who did
+    await audit.record(
+        "contact.viewed", actor=p.user.email, target=f"contact {person.external_id}", source=audit.source_of(request)
+    )
     return p.render(
         "dashboard/contact.html",
         {"contact": person, "events": events, "statuses": STATUS_LABELS, "team_names": await team_names()},
@@ -358,6 +362,8 @@ async def case_page(request: Request) -> Response:
                 owner_email=owner,
                 note=note,
                 author=p.user,
+                actor=p.user.email,
+                source=audit.source_of(request),
             )
         except PulseError as refused:
             error = refused.localized(p.locale)

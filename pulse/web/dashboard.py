@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pulse import access, charts, fields, followups, i18n, insights, labels, metrics, rollups, trends
+from pulse import access, audit, charts, fields, followups, i18n, insights, labels, metrics, rollups, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, Forbidden, NotFound
 from pulse.i18n import N_
@@ -500,6 +500,13 @@ async def loyalty_csv(request: Request) -> Response:
         raise BadRequest(" ".join(chosen.errors.values()))
     data = await _loyalty_data(p, team, chosen)
     name = "satisfied-but-not-loyal" + (f"-{team}" if team else "") + ".csv"
+    await audit.record(
+        "export.loyalty",
+        actor=p.user.email,
+        target="satisfied but not loyal customers",
+        source=audit.source_of(request),
+        details={"filters": dict(request.query_params), "rows": data["listed"]},
+    )
     return StreamingResponse(
         insights.csv_chunks(data),
         media_type="text/csv; charset=utf-8",

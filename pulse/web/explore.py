@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pulse import db, export, fields
+from pulse import audit, db, export, fields
 from pulse.catalog import localized
 from pulse.errors import BadRequest
 from pulse.i18n import LOCALES, N_
@@ -164,6 +164,14 @@ async def responses_csv(request: Request) -> Response:
     except BadRequest as refused:
         return refused_filter(p, refused)
     filename = f"pulse-responses-{p.today().isoformat()}.csv"
+    filters = {k: v for k, v in request.query_params.items() if k != "bom"}
+    await audit.record(
+        "export.responses",
+        actor=p.user.email,
+        target="responses",
+        source=audit.source_of(request),
+        details={"filters": filters},
+    )
     return StreamingResponse(
         export.csv_chunks(
             export.Options(bom=request.query_params.get("bom") == "1"),

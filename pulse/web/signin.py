@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from tortoise.transactions import in_transaction
 
-from pulse import fields, i18n, sessions
+from pulse import audit, fields, i18n, sessions
 from pulse.errors import BadRequest, PulseError, Unauthorized
 from pulse.models import OutboxMessage, User
 from pulse.touchpoints import mail_domain
@@ -105,21 +106,27 @@ async def login_page(request: Request) -> Response:
     password = str(form.get("password") or "")
     next_page = safe_next(str(form.get("next") or ""))
     context = {"csrf_token": csrf_token(request), "next": next_page or "", "email": email}
+    source = audit.source_of(request)
     try:
         user = await sessions.authenticate(email, password, client(request), request.app.state.settings.secret_key)
     except PulseError as refused:
+        # the e-mail as typed names who tried; the password never goes anywhere
+        await audit.record("signin.failed", actor=email, source=source, details={"reason": "throttled"})
         context["error"] = i18n.translate(locale, "Too many failed sign-ins. Wait 15 minutes and try again.")
         return set_csrf_cookie(
             request, render(request, "signin/login.html", context, locale=locale, status_code=refused.status_code)
         )
     if user is None:
+        await audit.record("signin.failed", actor=email, source=source, details={"reason": "wrong e-mail or password"})
         context["error"] = i18n.translate(locale, "The e-mail or the password is not right.")
         return set_csrf_cookie(request, render(request, "signin/login.html", context, locale=locale, status_code=400))
     old = request.cookies.get(cookie_name(request))
     await sessions.end(old)  # a fresh session id at every sign-in: nothing fixed in advance survives
-    token = await sessions.start(
-        user, request.app.state.settings.session_hours, client(request), request.headers.get("user-agent", "")
-    )
+    async with in_transaction():
+        token = await sessions.start(
+            user, request.app.state.settings.session_hours, client(request), request.headers.get("user-agent", "")
+        )
+        await audit.record("signin.ok", actor=user.email, target=f"user {user.email}", source=source)
     response = RedirectResponse(next_page or home_for(user), status_code=303)
     response.set_cookie(
         cookie_name(request), token, httponly=True, samesite="lax", path="/", secure=request.app.state.settings.https
@@ -131,10 +138,20 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get(CSRF_FIELD) or ""))
     user = await current_user(request)
-    if user is not None and form.get("everywhere"):
-        await sessions.end_all(user)
-    else:
-        await sessions.end(request.cookies.get(cookie_name(request)))
+    everywhere = bool(user is not None and form.get("everywhere"))
+    async with in_transaction():
+        if user is not None and everywhere:
+            await sessions.end_all(user)
+        else:
+            await sessions.end(request.cookies.get(cookie_name(request)))
+        if user is not None:
+            await audit.record(
+                "signout",
+                actor=user.email,
+                target=f"user {user.email}",
+                source=audit.source_of(request),
+                details={"everywhere": everywhere},
+            )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
         cookie_name(request), path="/", secure=request.app.state.settings.https, httponly=True, samesite="lax"
@@ -154,6 +171,13 @@ async def reset_request(request: Request) -> Response:
         if len(email) > 254 or fields.unstorable(email):
             email = ""  # no account has such an address
         user = await User.get_or_none(email=email, is_active=True)
+        # asked for unknown addresses too, as typed: the same write either way, and a trail of guesses
+        await audit.record(
+            "password.reset_requested",
+            actor=email,
+            target=f"user {user.email}" if user else "",
+            source=audit.source_of(request),
+        )
         now = datetime.now(UTC)
         minute = now.replace(second=0, microsecond=0)
         recent = await OutboxMessage.filter(  # asked for unknown addresses too: the same reads either way
@@ -203,6 +227,10 @@ async def reset_password(request: Request) -> Response:
             except BadRequest as refused:
                 context["error"] = refused.localized(locale)
             else:
+                # after, not around it: the password hash takes a while, and a transaction must not wait on it
+                await audit.record(
+                    "password.reset", actor=user.email, target=f"user {user.email}", source=audit.source_of(request)
+                )
                 return RedirectResponse("/login?reset=1", status_code=303)
         return set_csrf_cookie(
             request, render(request, "signin/reset_password.html", context, locale=locale, status_code=400)
