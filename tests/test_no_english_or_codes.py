@@ -232,6 +232,7 @@ PAGES = [
     ("admin-surveys", "/admin/surveys", "admin"),
     ("admin-api-keys", "/admin/api-keys", "admin"),
     ("admin-delivery", "/admin/delivery", "admin"),
+    ("admin-audit", "/admin/audit", "admin"),
     ("account", "/account", "admin"),
     ("not-found", "/dashboard/nowhere", "admin"),
     ("forbidden", "/dashboard", "hr"),

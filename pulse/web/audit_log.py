@@ -69,7 +69,7 @@ def read_filters(params: Mapping[str, str], t) -> AuditFilters:
     if not ACTION.match(action):
         errors["action"] = t(
             "'%(field)s' is the start of an action's name: letters, digits, dots and underscores, such as "
-            "signin or user.role_changed.",
+            "signin or user.created.",
             field=label("action"),
         )
     for name in ("actor", "target"):

@@ -503,7 +503,7 @@ async def loyalty_csv(request: Request) -> Response:
     await audit.record(
         "export.loyalty",
         actor=p.user.email,
-        target="satisfied but not loyal customers",
+        target="loyalty list",
         source=audit.source_of(request),
         details={"filters": dict(request.query_params), "rows": data["listed"]},
     )
