@@ -29,6 +29,8 @@ SCOPES = (
     "cases:write",
     "employees:write",
     "engagement:read",
+    "privacy:read",
+    "privacy:write",
 )
 MIN_PASSWORD_LENGTH = 12
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")

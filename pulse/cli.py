@@ -423,6 +423,40 @@ async def _export_responses(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def _erase(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from pulse import audit, privacy
+
+    async with db.connected(settings.database_url):
+        if args.erase_command == "lift":
+            removed = await privacy.lift(settings.secret_key, args.value, actor=audit.COMMAND_LINE)
+            print(f"Lifted the suppression of {args.value} ({removed} entries): their events are imported again.")
+            return 0
+        erase = privacy.erase_contact if args.erase_command == "contact" else privacy.erase_employee
+        receipt = await erase(args.external_id, settings.secret_key, actor=audit.COMMAND_LINE)
+    print(json.dumps(receipt.as_json(), indent=2, ensure_ascii=False))
+    return 0
+
+
+async def _export_contact(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from pulse import audit, privacy
+
+    catalog = load_catalog(settings.surveys_dir)
+    async with db.connected(settings.database_url):
+        document = await privacy.export_contact(
+            args.external_id, catalog, settings.company_name, actor=audit.COMMAND_LINE
+        )
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")  # noqa: ASYNC240 (the command's last step)
+    return 0
+
+
 def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.surveys_dir)  # raises CatalogError with every fault
     for survey in catalog:
@@ -517,6 +551,32 @@ def build_parser() -> argparse.ArgumentParser:
     export_responses.add_argument("--bom", action="store_true", help="Start with a UTF-8 BOM, for Excel.")
     export_responses.add_argument("--out", default="-", help="File to write (default: standard output).")
     export_responses.set_defaults(func=lambda s, a: asyncio.run(_export_responses(s, a)))
+
+    export_contact = export_commands.add_parser(
+        "contact", help="Everything Pulse holds about one customer, as JSON (a data-subject access request)."
+    )
+    export_contact.add_argument("external_id", help="The contact's id in your CRM.")
+    export_contact.add_argument("--out", default="-", help="File to write (default: standard output).")
+    export_contact.set_defaults(func=lambda s, a: asyncio.run(_export_contact(s, a)))
+
+    erase = commands.add_parser(
+        "erase", help="Erase a person (data-subject erasure request) and print the receipt; or lift a suppression."
+    )
+    erase_commands = erase.add_subparsers(dest="erase_command", metavar="WHO", required=True)
+    erase_contact = erase_commands.add_parser(
+        "contact", help="A customer: name, e-mail, comments and notes go; scores stay as anonymous counts."
+    )
+    erase_contact.add_argument("external_id", help="The contact's id in your CRM.")
+    erase_employee = erase_commands.add_parser(
+        "employee", help="An employee: roster row, invitations and e-mails go; anonymous answers stay."
+    )
+    erase_employee.add_argument("external_id", help="The employee's id in your HR system.")
+    lift = erase_commands.add_parser(
+        "lift", help="Let an erased person be imported again (they came back with consent)."
+    )
+    lift.add_argument("value", help="Their e-mail address or external id.")
+    for command in (erase_contact, erase_employee, lift):
+        command.set_defaults(func=lambda s, a: asyncio.run(_erase(s, a)))
 
     rollup = commands.add_parser(
         "rollups", help="Maintain the daily score histograms behind every trend, and the latest answers behind loyalty."

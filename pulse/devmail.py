@@ -71,6 +71,16 @@ class MailCatcher:
         with self._lock:
             return list(reversed(self._mails))
 
+    def forget(self, address: str) -> int:
+        """Drop every kept message to `address` (an erased person); returns how many."""
+        address = address.lower()
+        with self._lock:
+            kept = [m for m in self._mails if address not in (r.lower() for r in m.recipients)]
+            dropped = len(self._mails) - len(kept)
+            self._mails.clear()
+            self._mails.extend(kept)
+        return dropped
+
     def get(self, mail_id: int) -> CaughtMail | None:
         with self._lock:
             return next((m for m in self._mails if m.id == mail_id), None)

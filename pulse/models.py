@@ -585,3 +585,18 @@ class ScheduledRun(Model):
 
     class Meta:
         table = "scheduled_run"
+
+
+class Suppression(Model):
+    """An erased person (pulse/privacy.py): only HMAC-SHA256 under the secret key of their normalised e-mail
+    address or of their external id, so ingestion can refuse them without Pulse keeping who they were."""
+
+    id = fields.BigIntField(primary_key=True)
+    digest = fields.CharField(max_length=64, unique=True)
+    kind = fields.CharField(max_length=16)  # contact | employee
+    # a random id shared by the rows of one erasure: lifting the address lifts the external id too
+    erasure = fields.CharField(max_length=32, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "suppression"

@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from pulse import db, fields, i18n, rules
+from pulse import db, fields, i18n, privacy, rules
 from pulse.catalog import Catalog
 from pulse.models import Invitation, OutboxMessage, Team
 from pulse.settings import Settings
@@ -403,6 +403,16 @@ async def ingest(
         else:
             external_id = item.get("external_id") if isinstance(item, dict) else None
             outcomes.append(Outcome(index, external_id, "invalid", errors=parsed))
+    if events:
+        # erased people (pulse/privacy.py) are not imported again: their events are skipped, nothing is stored
+        erased = await privacy.suppressed(
+            settings.secret_key, {e.contact.email for e in events}, {e.contact.external_id for e in events}
+        )
+        if erased:
+            for e in events:
+                if e.contact.email in erased or e.contact.external_id in erased:
+                    outcomes[e.index].status, outcomes[e.index].reason = "skipped", privacy.ERASED
+            events = [e for e in events if outcomes[e.index].status == "pending"]
     if events:
         async with in_transaction():
             await _store(events, outcomes, catalog, settings, now)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import audit, case_notes, fields, followups, roster, teams, timeline, touchpoints
+from pulse import audit, case_notes, fields, followups, privacy, roster, teams, timeline, touchpoints
 from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from pulse.models import CaseNote, Contact, FollowUpCase, Team
 from pulse.models import Response as ResponseRow
@@ -319,6 +319,71 @@ async def post_employees(request: Request) -> Response:
     return JSONResponse({"results": [r.as_json() for r in results]}, status_code=200)
 
 
+# --- data-subject requests (pulse/privacy.py) ---------------------------------------------------------------
+
+
+def _actor(key) -> str:
+    return f"api key {key.name} ({key.prefix})"
+
+
+def _person_id(request: Request, spec: fields.Text) -> str:
+    external_id = request.path_params["external_id"]
+    if not external_id.strip():
+        raise BadRequest("external_id must not be empty.")
+    return spec.check(external_id, "external_id")
+
+
+async def erase_contact(request: Request) -> Response:
+    """Erase a customer; the answer is the erasure receipt."""
+    key = await api_key(request, "privacy:write")
+    external_id = _person_id(request, fields.CONTACT_ID)
+    receipt = await privacy.erase_contact(
+        external_id,
+        request.app.state.settings.secret_key,
+        actor=_actor(key),
+        source=audit.source_of(request),
+        mail_catcher=getattr(request.app.state, "mail_catcher", None),
+    )
+    return JSONResponse(receipt.as_json())
+
+
+async def erase_employee(request: Request) -> Response:
+    """Erase an employee from the roster; their anonymous answers stay anonymous."""
+    key = await api_key(request, "privacy:write")
+    external_id = _person_id(request, fields.EMPLOYEE_ID)
+    receipt = await privacy.erase_employee(
+        external_id,
+        request.app.state.settings.secret_key,
+        actor=_actor(key),
+        source=audit.source_of(request),
+        mail_catcher=getattr(request.app.state, "mail_catcher", None),
+    )
+    return JSONResponse(receipt.as_json())
+
+
+async def export_contact(request: Request) -> Response:
+    """Everything Pulse holds about a customer, as one JSON document."""
+    key = await api_key(request, "privacy:read")
+    external_id = _person_id(request, fields.CONTACT_ID)
+    state = request.app.state
+    document = await privacy.export_contact(
+        external_id, state.catalog, state.settings.company_name, actor=_actor(key), source=audit.source_of(request)
+    )
+    return JSONResponse(document, headers={"content-disposition": 'attachment; filename="personal-data.json"'})
+
+
+async def lift_suppression(request: Request) -> Response:
+    """Lift the suppression of an erased person's e-mail address or external id (they came back with consent)."""
+    key = await api_key(request, "privacy:write")
+    value = request.path_params["value"]
+    if len(value) > 254 or fields.unstorable(value):
+        raise BadRequest("value must be an e-mail address or an external id of at most 254 characters.")
+    removed = await privacy.lift(
+        request.app.state.settings.secret_key, value, actor=_actor(key), source=audit.source_of(request)
+    )
+    return JSONResponse({"lifted": removed})
+
+
 ROUTES += [
     Route("/api/v1/employees", post_employees, methods=["POST"], name="api_employees"),
     Route("/api/v1/cases", list_cases, methods=["GET"], name="api_cases"),
@@ -327,4 +392,8 @@ ROUTES += [
     Route("/api/v1/cases/{case_id}", patch_case, methods=["PATCH"], name="api_case_update"),
     Route("/api/v1/responses", list_responses, methods=["GET"], name="api_responses"),
     Route("/api/v1/contacts/{external_id}/timeline", contact_timeline, methods=["GET"], name="api_timeline"),
+    Route("/api/v1/contacts/{external_id}/export", export_contact, methods=["GET"], name="api_contact_export"),
+    Route("/api/v1/contacts/{external_id}", erase_contact, methods=["DELETE"], name="api_contact_erase"),
+    Route("/api/v1/employees/{external_id}", erase_employee, methods=["DELETE"], name="api_employee_erase"),
+    Route("/api/v1/suppressions/{value}", lift_suppression, methods=["DELETE"], name="api_suppression_lift"),
 ]

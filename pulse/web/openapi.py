@@ -271,6 +271,50 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
                 errors=(400, 401, 403, 404),
             )
         },
+        "/api/v1/contacts/{external_id}/export": {
+            "get": _op(
+                "Everything Pulse holds about a contact (data-subject access request), as one JSON document: "
+                "touchpoints, invitations with why one was not sent, answers with earlier answers, cases and notes, "
+                "unsubscribes. Recorded in the audit log.",
+                "privacy:read",
+                [_path("external_id", "The contact's id in your CRM.", _text(fields.CONTACT_ID, minLength=1))],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/v1/contacts/{external_id}": {
+            "delete": _op(
+                "Erase a contact: name, e-mail, attributes, comments, notes on their cases, e-mails and undelivered "
+                "webhook events go; scores stay as anonymous counts. The answer is the erasure receipt. The address "
+                "and external id are suppressed: later events for them are skipped with the reason `erased`.",
+                "privacy:write",
+                [_path("external_id", "The contact's id in your CRM.", _text(fields.CONTACT_ID, minLength=1))],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/v1/employees/{external_id}": {
+            "delete": _op(
+                "Erase an employee: roster row, invitations and their e-mails; their anonymous answers stay. The "
+                "answer is the erasure receipt.",
+                "privacy:write",
+                [_path("external_id", "The employee's id in your HR system.", _text(fields.EMPLOYEE_ID, minLength=1))],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/v1/suppressions/{value}": {
+            "delete": _op(
+                "Lift the suppression of an erased person's e-mail address or external id, when they come back "
+                "with consent: their events are imported again.",
+                "privacy:write",
+                [
+                    _path(
+                        "value",
+                        "The e-mail address or external id.",
+                        {"type": "string", "minLength": 1, "maxLength": 254},
+                    )
+                ],
+                errors=(400, 401, 403, 404),
+            )
+        },
         "/api/v1/trends": {
             "get": _op(
                 "Rolling metric per point, with n, a 95% interval and small_sample (n < 10), optionally per group.",
