@@ -604,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retain.add_argument("--dry-run", action="store_true", help="Print what would go, change nothing.")
     retain.set_defaults(func=lambda s, a: asyncio.run(_retention(s, a)))
+
     send_due = commands.add_parser("send-due", help="Send the e-mails that are due now, then exit (for cron).")
     send_due.set_defaults(func=lambda s, a: asyncio.run(_send_due(s, a)))
 

@@ -28,6 +28,7 @@ COMMANDS = [
     "rollups",
     "send-due",
     "surveys",
+    "retention",
 ]
 
 
