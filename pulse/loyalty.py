@@ -56,8 +56,10 @@ async def record(response: Response) -> None:
     inside the answer's transaction, after the answer is saved (the row is read back from the database, so what
     is stored is what counts). Answers without a contact (public links) are not about a known customer: no row.
 
-    One INSERT … ON CONFLICT DO UPDATE: two answers of one contact landing at once on PostgreSQL wait for each
-    other on the unique key, and the newer one wins whichever commits first.
+    One INSERT … ON CONFLICT DO UPDATE, then the contact's `loyalty_standing` rows recomputed from their few
+    `loyalty_latest` rows. On PostgreSQL the contact's row is locked first, so two answers of one contact landing
+    at once take turns: the second recomputes with the first's rows, and the newer answer wins whichever commits
+    first.
     """
     if response.invitation_id is None:
         return
@@ -153,7 +155,8 @@ async def _restand(contact_id: int) -> None:
         [contact_id],
     )
     await db.execute("DELETE FROM loyalty_standing WHERE contact_id = ?", [contact_id])
-    await _insert(standings(contact_id, latest, await _kinds(), await _parents()))
+    kinds = await _kinds({row[0] for row in latest})
+    await _insert(standings(contact_id, latest, kinds, await _parents()))
 
 
 async def _insert(rows: list[tuple]) -> None:
@@ -161,10 +164,15 @@ async def _insert(rows: list[tuple]) -> None:
         await db.insert_many("loyalty_standing", STANDING_COLUMNS, rows[first : first + 5_000])
 
 
-async def _kinds() -> dict[str, str]:
-    """Each survey's kind, from the definitions stored at start-up (survey_version)."""
+async def _kinds(survey_ids: set[str] | None = None) -> dict[str, str]:
+    """Each survey's kind (of these surveys, or all), from the definitions stored at start-up (survey_version)."""
     kind = "json_extract(definition, '$.kind')" if db.dialect() == "sqlite" else "definition->>'kind'"
-    return dict(await db.fetch(f"SELECT DISTINCT survey_id, {kind} FROM survey_version"))  # noqa: S608 - constant
+    sql = f"SELECT DISTINCT survey_id, {kind} FROM survey_version"  # noqa: S608 - constant text
+    if survey_ids is None:
+        return dict(await db.fetch(sql))
+    if not survey_ids:
+        return {}
+    return dict(await db.fetch(f"{sql} WHERE survey_id IN ({db.marks(len(survey_ids))})", sorted(survey_ids)))
 
 
 async def _parents() -> dict[int, int | None]:
