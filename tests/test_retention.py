@@ -81,20 +81,25 @@ async def build(settings, catalog) -> dict:
     ]:
         note = await CaseNote.create(case=case, author=user, kind=kind, body=body, data=data)
         await CaseNote.filter(id=note.id).update(created_at=ago(days))
-    for closes, comment in [(ago(800), "the canteen"), (ago(3), "the new desks")]:
+    for number, closes, comment in [(1, ago(800), "the canteen"), (2, ago(3), "the new desks")]:
         pulse_round = await PulseRound.create(
-            survey_id="pulse", number=closes.day, questions=[], opens_at=closes, remind_at=closes, closes_at=closes
+            survey_id="pulse", number=number, questions=[], opens_at=closes, remind_at=closes, closes_at=closes
         )
         await PulseAnswer.create(id=uuid.uuid4(), round=pulse_round, question_id="q", score=7, comment=comment)
     for days, status in [(100, "sent"), (100, "failed"), (100, "pending"), (10, "sent")]:
         message = await OutboxMessage.create(
-            kind="invitation", to_email="person1@example.com", locale="en", status=status,
-            next_attempt_at=ago(days), message_id=f"<{uuid.uuid4()}@pulse>",
-        )  # fmt: skip
+            kind="invitation",
+            to_email="person1@example.com",
+            locale="en",
+            status=status,
+            next_attempt_at=ago(-1 if status == "pending" else days),
+            message_id=f"<{uuid.uuid4()}@pulse>",
+        )
         await OutboxMessage.filter(id=message.id).update(created_at=ago(days))
     for days, status in [(100, "delivered"), (100, "pending"), (10, "delivered")]:
-        delivery = await WebhookDelivery.create(event="x", payload={"comment": "old words"}, status=status,
-                                                next_attempt_at=ago(days))  # fmt: skip
+        delivery = await WebhookDelivery.create(
+            event="x", payload={"comment": "old words"}, status=status, next_attempt_at=ago(days)
+        )
         await WebhookDelivery.filter(id=delivery.id).update(created_at=ago(days))
     for days in (100, 10):
         flagged = await FlaggedAttempt.create(survey_id="csat", reason="too_fast", score=3)
@@ -143,7 +148,7 @@ async def test_the_dry_run_counts_what_the_run_removes_and_recent_data_stays(mai
     assert notes[1].data == {"from": 4, "to": 2, "survey": "csat"}
     assert notes[2].data == {"from": "open", "to": "resolved"}
     assert sorted(await PulseAnswer.all().values_list("comment", flat=True)) == ["", "the new desks"]
-    mine = OutboxMessage.filter(next_attempt_at__lt=ago(5))  # not the invitations' own e-mails
+    mine = OutboxMessage.filter(created_at__lt=ago(5))  # not the invitations' own e-mails
     assert sorted(await mine.values_list("status", flat=True)) == ["pending", "sent"]
     assert sorted(await WebhookDelivery.all().values_list("status", flat=True)) == ["delivered", "pending"]
     assert await FlaggedAttempt.all().count() == 1 and await Session.all().count() == 1
@@ -157,13 +162,16 @@ async def test_the_dry_run_counts_what_the_run_removes_and_recent_data_stays(mai
 async def test_zero_keeps_a_kind_forever(mail_app, mail_settings, catalog):
     await build(mail_settings, catalog)
     keep = retention.Policy(comments_days=0, touchpoints_days=0, contact_days=0, logs_days=90, audit_days=0)
-    assert await retention.plan(keep, NOW) == {**dict.fromkeys(EXPECTED, 0), **{
-        k: EXPECTED[k] for k in ("outbox", "webhooks", "flagged_attempts", "sessions")
-    }}  # fmt: skip
+    assert await retention.plan(keep, NOW) == {
+        **dict.fromkeys(EXPECTED, 0),
+        **{k: EXPECTED[k] for k in ("outbox", "webhooks", "flagged_attempts", "sessions")},
+    }
     await retention.apply(keep, NOW)
     assert sorted(await Response.all().values_list("comment", flat=True)) == [
-        "middle words", "old words", "recent words"
-    ]  # fmt: skip
+        "middle words",
+        "old words",
+        "recent words",
+    ]
     assert await Contact.filter(email="").count() == 0
     assert await Touchpoint.filter(agent=None).count() == 0
     assert await AuditEvent.all().count() == 2
@@ -228,3 +236,17 @@ async def test_the_command_prints_what_would_go_then_removes_it(mail_app, mail_s
     assert await Response.filter(comment="old words").count() == 0
     [event] = await AuditEvent.filter(action="retention.run")
     assert event.actor == "command line" and event.details["comments"] == 2
+
+
+async def test_two_running_workers_apply_it_once(mail_app, mail_settings, catalog):
+    await build(mail_settings, catalog)
+    settings = mail_settings.replace(worker_interval=1)
+    async with worker.running(settings, catalog), worker.running(settings, catalog):
+        for _ in range(100):
+            if await AuditEvent.filter(action="retention.run").exists():
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)  # two more loops of each worker
+    [run] = await AuditEvent.filter(action="retention.run")
+    assert run.actor == "worker" and run.details == EXPECTED
+    assert await retention.plan(POLICY) == dict.fromkeys(EXPECTED, 0)
