@@ -320,14 +320,18 @@ async def _import_employees(settings: Settings, args: argparse.Namespace, rows: 
     async with db.connected(settings.database_url):
         with tqdm(total=len(rows), unit="employee", desc="Roster", disable=args.quiet) as bar:
             for start in range(0, len(rows), 1000):
-                for result in await upsert(rows[start : start + 1000], dry_run=args.dry_run, first_line=start + 2):
+                batch = rows[start : start + 1000]
+                for result in await upsert(
+                    batch, dry_run=args.dry_run, first_line=start + 2, secret_key=settings.secret_key
+                ):
                     counts[result.status] += 1
                     problems += [f"  line {result.line}, {e['field']}: {e['message']}" for e in result.errors]
                 bar.update(min(1000, len(rows) - start))
     prefix = "Dry run, nothing stored: " if args.dry_run else ""
     print(
         f"{prefix}{len(rows)} rows: {counts['created']} created, {counts['updated']} updated, "
-        f"{counts['deactivated']} deactivated, {counts['unchanged']} unchanged, {counts['invalid']} invalid."
+        f"{counts['deactivated']} deactivated, {counts['unchanged']} unchanged, {counts['invalid']} invalid"
+        + (f", {counts['erased']} skipped (erased people)." if counts["erased"] else ".")
     )
     for line in problems[:100]:
         print(line)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from pulse import fields, i18n
+from pulse import fields, i18n, privacy
 from pulse.models import Employee, Team
 from pulse.touchpoints import EMAIL
 
@@ -45,7 +45,7 @@ def tenure_band(start: date | None, on: date) -> str | None:
 class RowResult:
     line: int
     external_id: str | None
-    status: str  # created | updated | deactivated | unchanged | invalid
+    status: str  # created | updated | deactivated | unchanged | invalid | erased
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -130,9 +130,15 @@ def _parse(row: dict, teams: dict[str, int], today: date) -> tuple[dict | None, 
 
 
 async def upsert(
-    rows: list[dict], *, dry_run: bool = False, first_line: int = 2, today: date | None = None
+    rows: list[dict],
+    *,
+    dry_run: bool = False,
+    first_line: int = 2,
+    today: date | None = None,
+    secret_key: str | None = None,
 ) -> list[RowResult]:
-    """Create or update each valid row (one transaction); bad rows are reported and skipped, never half-stored."""
+    """Create or update each valid row (one transaction); bad rows are reported and skipped, never half-stored.
+    With the secret key, rows of erased people (pulse/privacy.py) are skipped with the status `erased`."""
     today = today or date.today()
     teams = dict(await Team.all().values_list("slug", "id"))
     results: list[RowResult] = []
@@ -148,6 +154,14 @@ async def upsert(
         if parsed and not errors:
             seen.add(parsed["external_id"])
             valid.append((result, parsed))
+    if secret_key and valid:
+        erased = await privacy.suppressed(
+            secret_key, {p["email"] for _, p in valid}, {p["external_id"] for _, p in valid}
+        )
+        for result, parsed in valid:
+            if parsed["email"] in erased or parsed["external_id"] in erased:
+                result.status = privacy.ERASED
+        valid = [(result, parsed) for result, parsed in valid if result.status != privacy.ERASED]
     existing = {e.external_id: e for e in await Employee.filter(external_id__in=[p["external_id"] for _, p in valid])}
     async with in_transaction():
         for result, parsed in valid:

@@ -304,7 +304,7 @@ async def test_erasing_an_employee_removes_the_roster_row_and_invitations_and_ke
     assert await Suppression.filter(kind="employee").count() == 2
 
 
-def test_the_command_line_erases_an_employee_and_prints_the_receipt(database_url):
+def test_the_command_line_erases_an_employee_and_prints_the_receipt(database_url, tmp_path):
     import asyncio
 
     from tests.test_cli import pulse
@@ -325,6 +325,11 @@ def test_the_command_line_erases_an_employee_and_prints_the_receipt(database_url
     again = pulse("erase", "employee", "E-7", database_url=database_url)
     assert again.returncode == 1
     assert again.stderr.strip() == "Error: No employee has the external id 'E-7'."
+    roster = tmp_path / "roster.csv"
+    roster.write_text("external_id,email,name\nE-7,ewa.staff@example.org,Ewa Stafford\n", encoding="utf-8")
+    imported = pulse("import", "employees", str(roster), "--quiet", database_url=database_url)
+    assert imported.returncode == 0, imported.stderr
+    assert "0 created" in imported.stdout and "1 skipped (erased people)." in imported.stdout
     lifted = pulse("erase", "lift", "E-7", database_url=database_url)
     assert lifted.returncode == 0, lifted.stderr
     assert "Lifted the suppression of E-7 (2 entries)" in lifted.stdout
@@ -375,3 +380,25 @@ async def test_an_admin_erases_from_the_contact_page_after_typing_the_crm_id(sto
     for needle in NEEDLES:
         assert await holders(needle) == [], needle
     assert await AuditEvent.filter(action="contact.erased", actor="alice@example.com", target="contact C-1").exists()
+
+
+async def test_the_roster_import_skips_an_erased_employee_until_lifted(mail_app, org):
+    await employee_with_history()
+    eraser = await make_key("privacy:write")
+    importer = await make_key("employees:write")
+    async with _api(mail_app, eraser) as client:
+        assert (await client.delete("/api/v1/employees/E-7")).status_code == 200
+    rows = [
+        {"external_id": "E-70", "email": "EWA.STAFF@example.org", "name": "Ewa S."},
+        {"external_id": "E-7", "email": "someone.new@example.org", "name": "New"},
+        {"external_id": "E-8", "email": "other@example.org", "name": "Other"},
+    ]
+    async with _api(mail_app, importer) as client:
+        reply = await client.post("/api/v1/employees", json=rows)
+    assert [r["status"] for r in reply.json()["results"]] == ["erased", "erased", "created"]
+    assert await Employee.all().values_list("external_id", flat=True) == ["E-8"]
+    async with _api(mail_app, eraser) as client:
+        assert (await client.delete("/api/v1/suppressions/E-7")).json() == {"lifted": 2}
+    async with _api(mail_app, importer) as client:
+        reply = await client.post("/api/v1/employees", json=rows[:1])
+    assert reply.json()["results"][0]["status"] == "created"

@@ -315,7 +315,9 @@ async def post_employees(request: Request) -> Response:
         raise BadRequest("The batch is empty: send at least one employee.")
     if len(rows) > touchpoints.MAX_BATCH:
         raise PayloadTooLarge(f"A batch holds at most {touchpoints.MAX_BATCH} employees; this one has {len(rows)}.")
-    results = await roster.upsert(rows, first_line=0 if media != "text/csv" else 2)
+    results = await roster.upsert(
+        rows, first_line=0 if media != "text/csv" else 2, secret_key=request.app.state.settings.secret_key
+    )
     return JSONResponse({"results": [r.as_json() for r in results]}, status_code=200)
 
 
