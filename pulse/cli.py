@@ -367,10 +367,13 @@ async def _rollups_rebuild(settings: Settings, args: argparse.Namespace) -> int:
         since = date.fromisoformat(args.since) if args.since else None
     except ValueError:
         raise PulseError(f"--since must be a date such as 2026-01-31, not {args.since!r}.") from None
-    steps = 2 + 2 * (4 + len(settings.segment_attributes))
+    def chunk_done(first_day: str) -> None:  # the rebuild goes a month of days at a time
+        bar.set_postfix_str(f"from {first_day}", refresh=False)
+        bar.update()
+
     async with db.connected(settings.database_url):
-        with tqdm(total=steps, unit="step", desc="Rollups", disable=args.quiet) as bar:
-            rows = await rollups.rebuild(settings.segment_attributes, since, progress=lambda _: bar.update())
+        with tqdm(unit="month", desc="Rollups", disable=args.quiet) as bar:
+            rows = await rollups.rebuild(settings.segment_attributes, since, progress=chunk_done)
         latest = await loyalty.rebuild()  # one statement over every answer: the loyalty quadrant's table
     print(f"Rebuilt {latest} latest answers per contact and survey (loyalty).")
     print(f"Rebuilt {rows} daily rollup rows" + (f" from {since.isoformat()}." if since else "."))
