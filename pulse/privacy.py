@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -68,9 +69,20 @@ def normalised_email(email: str) -> str:
     return email.strip().lower()
 
 
+@lru_cache(maxsize=4)
+def _keyed(secret_key: str) -> hmac.HMAC:
+    return hmac.new(secret_key.encode(), digestmod=hashlib.sha256)
+
+
+@lru_cache(maxsize=20_000)
 def digest(secret_key: str, kind: str, value: str) -> str:
-    """HMAC-SHA256 of `kind:value` under the secret key: the suppression list's only trace of a person."""
-    return hmac.new(secret_key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of `kind:value` under the secret key: the suppression list's only trace of a person.
+
+    Ingestion asks for two per event, and a CRM sends the same people again and again: the keyed state is
+    copied rather than rebuilt, and recent answers are remembered."""
+    mac = _keyed(secret_key).copy()
+    mac.update(f"{kind}:{value}".encode())
+    return mac.hexdigest()
 
 
 def _digests(secret_key: str, emails: Iterable[str], external_ids: Iterable[str]) -> dict[str, str]:
@@ -81,12 +93,17 @@ def _digests(secret_key: str, emails: Iterable[str], external_ids: Iterable[str]
 
 
 async def suppressed(secret_key: str, emails: Iterable[str], external_ids: Iterable[str]) -> set[str]:
-    """Which of these e-mail addresses and external ids belong to an erased person (one query)."""
+    """Which of these e-mail addresses and external ids belong to an erased person (one query, none while the
+    list is empty)."""
+    # ingestion asks this for every batch: raw SQL, since building an IN of 2,000 terms through the ORM cost
+    # more than the lookup itself
+    if not await db.fetch("SELECT 1 FROM suppression LIMIT 1"):
+        return set()
     wanted = _digests(secret_key, emails, external_ids)
     if not wanted:
         return set()
-    hits = await Suppression.filter(digest__in=list(wanted)).values_list("digest", flat=True)
-    return {wanted[d] for d in hits}
+    rows = await db.fetch(f"SELECT digest FROM suppression WHERE digest IN ({db.marks(len(wanted))})", list(wanted))  # noqa: S608
+    return {wanted[d] for (d,) in rows}
 
 
 async def _suppress(secret_key: str, kind: str, email: str, external_id: str) -> None:
