@@ -47,7 +47,7 @@ _UPSERT = (
     f"INSERT INTO loyalty_latest ({COLUMNS}) {_FROM_ANSWERS} AND r.id = ?"
     " ON CONFLICT (contact_id, survey_id, team_id) DO UPDATE SET score = excluded.score,"
     " answered_at = excluded.answered_at, day = excluded.day, response_id = excluded.response_id,"
-    f" updated_at = excluded.updated_at WHERE {_NEWER}"
+    f" updated_at = excluded.updated_at WHERE {_NEWER} RETURNING contact_id"
 )
 
 
@@ -57,20 +57,20 @@ async def record(response: Response) -> None:
     is stored is what counts). Answers without a contact (public links) are not about a known customer: no row.
 
     One INSERT … ON CONFLICT DO UPDATE, then the contact's `loyalty_standing` rows recomputed from their few
-    `loyalty_latest` rows. On PostgreSQL the contact's row is locked first, so two answers of one contact landing
-    at once take turns: the second recomputes with the first's rows, and the newer answer wins whichever commits
-    first.
+    `loyalty_latest` rows, unless the upsert changed nothing (a newer answer is stored). On PostgreSQL the
+    contact's row is locked before the recomputation, so two answers of one contact landing at once take turns:
+    the second recomputes with the first's rows, and the newer answer wins whichever commits first.
     """
     if response.invitation_id is None:
         return
-    found = await db.fetch("SELECT contact_id FROM invitation WHERE id = ?", [response.invitation_id])
-    if not found or found[0][0] is None:
-        return
-    contact_id = found[0][0]
+    changed = await db.fetch(_UPSERT, [True, False, response.id])
+    if not changed:
+        return  # no contact, or a newer answer is stored: the contact's standings stay as they are
+    contact_id = changed[0][0]
     if db.dialect() == "postgres":
-        # two answers of one contact at once (to different surveys) would each recompute without the other's row
+        # two answers of one contact at once (to different surveys) take turns here: the second recomputes with
+        # the first's row, committed by then
         await db.fetch("SELECT id FROM contact WHERE id = ? FOR UPDATE", [contact_id])
-    await db.execute(_UPSERT, [True, False, response.id])
     await _restand(contact_id)
 
 
@@ -149,14 +149,26 @@ def standings(
 
 
 async def _restand(contact_id: int) -> None:
-    """Replace a contact's standings with a recomputation from their latest answers (a few rows)."""
-    latest = await db.fetch(
-        "SELECT survey_id, team_id, score, answered_at, response_id FROM loyalty_latest WHERE contact_id = ?",
+    """Write a contact's standings again from their latest answers (a few rows): two statements and the team tree.
+    A contact's scopes only grow while the team tree stays (an answer is never taken away), so an upsert of
+    each scope's row replaces what changed; `rebuild` drops rows of scopes left behind by a moved team."""
+    rows = await db.fetch(
+        "SELECT l.survey_id, l.team_id, l.score, l.answered_at, l.response_id, (SELECT v.checksum FROM survey_version v"
+        " WHERE v.survey_id = l.survey_id ORDER BY v.id DESC LIMIT 1) FROM loyalty_latest l WHERE l.contact_id = ?",
         [contact_id],
     )
-    await db.execute("DELETE FROM loyalty_standing WHERE contact_id = ?", [contact_id])
-    kinds = await _kinds({row[0] for row in latest})
-    await _insert(standings(contact_id, latest, kinds, await _parents()))
+    kinds = {row[0]: await _kind(row[0], row[5]) for row in rows}
+    found = standings(contact_id, [row[:5] for row in rows], kinds, await _parents())
+    if not found:
+        return
+    columns = ", ".join(STANDING_COLUMNS)
+    values = ", ".join([f"({db.marks(len(STANDING_COLUMNS))})"] * len(found))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in STANDING_COLUMNS[2:])
+    await db.execute(
+        f"INSERT INTO loyalty_standing ({columns}) VALUES {values}"  # noqa: S608 - constant text and marks
+        f" ON CONFLICT (scope_id, contact_id) DO UPDATE SET {updates}",
+        [value for row in found for value in row],
+    )
 
 
 async def _insert(rows: list[tuple]) -> None:
@@ -164,15 +176,30 @@ async def _insert(rows: list[tuple]) -> None:
         await db.insert_many("loyalty_standing", STANDING_COLUMNS, rows[first : first + 5_000])
 
 
-async def _kinds(survey_ids: set[str] | None = None) -> dict[str, str]:
-    """Each survey's kind (of these surveys, or all), from the definitions stored at start-up (survey_version)."""
-    kind = "json_extract(definition, '$.kind')" if db.dialect() == "sqlite" else "definition->>'kind'"
-    sql = f"SELECT DISTINCT survey_id, {kind} FROM survey_version"  # noqa: S608 - constant text
-    if survey_ids is None:
-        return dict(await db.fetch(sql))
-    if not survey_ids:
-        return {}
-    return dict(await db.fetch(f"{sql} WHERE survey_id IN ({db.marks(len(survey_ids))})", sorted(survey_ids)))
+_KIND_OF: dict[tuple[str, str], str | None] = {}  # (survey, checksum of its definition): its kind, in any database
+
+
+async def _kind(survey_id: str, checksum: str | None) -> str | None:
+    """A survey's kind by its newest stored definition, remembered by the definition's checksum."""
+    if checksum is None:
+        return None
+    key = (survey_id, checksum)
+    if key not in _KIND_OF:
+        found = await db.fetch(
+            f"SELECT {_kind_sql()} FROM survey_version WHERE survey_id = ? AND checksum = ?",  # noqa: S608
+            [survey_id, checksum],
+        )
+        _KIND_OF[key] = found[0][0] if found else None
+    return _KIND_OF[key]
+
+
+def _kind_sql() -> str:
+    return "json_extract(definition, '$.kind')" if db.dialect() == "sqlite" else "definition->>'kind'"
+
+
+async def _kinds() -> dict[str, str]:
+    """Each survey's kind, from the newest definition stored at start-up (survey_version)."""
+    return dict(await db.fetch(f"SELECT survey_id, {_kind_sql()} FROM survey_version ORDER BY id"))  # noqa: S608
 
 
 async def _parents() -> dict[int, int | None]:
