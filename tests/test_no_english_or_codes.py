@@ -221,6 +221,7 @@ PAGES = [
     ("after-sale", "/dashboard/after-sale?survey=nps", "admin"),
     ("contacts", "/contacts?q=a", "admin"),
     ("contact", "/contacts/{contact}", "admin"),
+    ("contact-erase", "/contacts/{contact}/erase", "admin"),
     ("cases", "/cases?status=any", "admin"),
     ("case", "/cases/{case}", "admin"),
     ("responses", "/responses", "admin"),
