@@ -335,32 +335,27 @@ def _person_id(request: Request, spec: fields.Text) -> str:
     return spec.check(external_id, "external_id")
 
 
-async def erase_contact(request: Request) -> Response:
-    """Erase a customer; the answer is the erasure receipt."""
+async def _erase(request: Request, spec: fields.Text, erase) -> Response:
+    """Erase the person the path names with `erase` (pulse/privacy.py); the answer is the erasure receipt."""
     key = await api_key(request, "privacy:write")
-    external_id = _person_id(request, fields.CONTACT_ID)
-    receipt = await privacy.erase_contact(
-        external_id,
+    receipt = await erase(
+        _person_id(request, spec),
         request.app.state.settings.secret_key,
         actor=_actor(key),
         source=audit.source_of(request),
         mail_catcher=getattr(request.app.state, "mail_catcher", None),
     )
     return JSONResponse(receipt.as_json())
+
+
+async def erase_contact(request: Request) -> Response:
+    """Erase a customer; the answer is the erasure receipt."""
+    return await _erase(request, fields.CONTACT_ID, privacy.erase_contact)
 
 
 async def erase_employee(request: Request) -> Response:
     """Erase an employee from the roster; their anonymous answers stay anonymous."""
-    key = await api_key(request, "privacy:write")
-    external_id = _person_id(request, fields.EMPLOYEE_ID)
-    receipt = await privacy.erase_employee(
-        external_id,
-        request.app.state.settings.secret_key,
-        actor=_actor(key),
-        source=audit.source_of(request),
-        mail_catcher=getattr(request.app.state, "mail_catcher", None),
-    )
-    return JSONResponse(receipt.as_json())
+    return await _erase(request, fields.EMPLOYEE_ID, privacy.erase_employee)
 
 
 async def export_contact(request: Request) -> Response:

@@ -25,6 +25,7 @@ from pulse.i18n import N_
 from pulse.models import AuditEvent
 from pulse.web.cases import paging, refused_filter
 from pulse.web.dashboard import page
+from pulse.web.filters import read_dates
 
 EVENTS_PER_PAGE = 50
 CSV_CHUNK = 2000
@@ -75,26 +76,7 @@ def read_filters(params: Mapping[str, str], t) -> AuditFilters:
     for name in ("actor", "target"):
         if fields.unstorable(raw[name]):
             errors[name] = t("'%(field)s' must not contain control characters.", field=label(name))
-    dates: dict[str, date] = {}
-    for name in ("from", "to"):
-        if not raw[name]:
-            continue
-        try:
-            value = date.fromisoformat(raw[name])
-        except ValueError:
-            errors[name] = t("'%(field)s' is not a date.", field=label(name))
-            continue
-        if not fields.in_range(value):
-            errors[name] = t(
-                "'%(field)s' must be a date from %(first)s to %(last)s.",
-                field=label(name),
-                first=fields.EARLIEST.isoformat(),
-                last=fields.LATEST.isoformat(),
-            )
-            continue
-        dates[name] = value
-    if "from" in dates and "to" in dates and dates["from"] > dates["to"]:
-        errors["to"] = t("'%(until)s' must be on or after '%(since)s'.", until=label("to"), since=label("from"))
+    dates = read_dates(raw, errors, t, label)
     return AuditFilters(
         action, raw["actor"][:TEXT_LENGTH], raw["target"][:TEXT_LENGTH], dates.get("from"), dates.get("to"), raw, errors
     )

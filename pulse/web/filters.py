@@ -50,6 +50,34 @@ class Filters:
         return values
 
 
+def read_dates(
+    raw: Mapping[str, str], errors: dict[str, str], t: Callable[..., str], label: Callable[[str], str]
+) -> dict[str, date]:
+    """The "from" and "to" days of a filter form that are given and valid; what is wrong goes into `errors`,
+    beside its field (a day that is not one, out of range, or a "to" before the "from")."""
+    dates: dict[str, date] = {}
+    for name in ("from", "to"):
+        if not raw[name]:
+            continue
+        try:
+            value = date.fromisoformat(raw[name])
+        except ValueError:
+            errors[name] = t("'%(field)s' is not a date.", field=label(name))
+            continue
+        if not fields.in_range(value):
+            errors[name] = t(
+                "'%(field)s' must be a date from %(first)s to %(last)s.",
+                field=label(name),
+                first=fields.EARLIEST.isoformat(),
+                last=fields.LATEST.isoformat(),
+            )
+            continue
+        dates[name] = value
+    if "from" in dates and "to" in dates and dates["from"] > dates["to"]:
+        errors["to"] = t("'%(until)s' must be on or after '%(since)s'.", until=label("to"), since=label("from"))
+    return dates
+
+
 def read(
     params: Mapping[str, str], t: Callable[..., str], ngettext: Callable[..., str], today: date, points: bool = False
 ) -> Filters:
@@ -75,26 +103,7 @@ def read(
     interval = raw["interval"] or DEFAULT_INTERVAL
     if interval not in trends.INTERVALS:
         errors["interval"] = t("'%(field)s' must be a day, a week or a month.", field=label("interval"))
-    dates: dict[str, date] = {}
-    for name in ("from", "to"):
-        if not raw[name]:
-            continue
-        try:
-            value = date.fromisoformat(raw[name])
-        except ValueError:
-            errors[name] = t("'%(field)s' is not a date.", field=label(name))
-            continue
-        if not fields.in_range(value):
-            errors[name] = t(
-                "'%(field)s' must be a date from %(first)s to %(last)s.",
-                field=label(name),
-                first=fields.EARLIEST.isoformat(),
-                last=fields.LATEST.isoformat(),
-            )
-            continue
-        dates[name] = value
-    if "from" in dates and "to" in dates and dates["from"] > dates["to"]:
-        errors["to"] = t("'%(until)s' must be on or after '%(since)s'.", until=label("to"), since=label("from"))
+    dates = read_dates(raw, errors, t, label)
     found = Filters(window, days, interval, dates.get("from"), dates.get("to"), raw, errors)
     if points and not errors:
         start, end = found.period(today, 26 * 7)
