@@ -367,6 +367,7 @@ async def _rollups_rebuild(settings: Settings, args: argparse.Namespace) -> int:
         since = date.fromisoformat(args.since) if args.since else None
     except ValueError:
         raise PulseError(f"--since must be a date such as 2026-01-31, not {args.since!r}.") from None
+
     def chunk_done(first_day: str) -> None:  # the rebuild goes a month of days at a time
         bar.set_postfix_str(f"from {first_day}", refresh=False)
         bar.update()
