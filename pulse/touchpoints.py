@@ -125,6 +125,10 @@ def _text(
         errors.add(label, f"{label} must be a string")
         return None
     value = value.strip()
+    if not value:  # only blanks: as missing as an absent field
+        if required:
+            errors.add(label, f"{label} is required")
+        return None
     if problem := spec.problem(value):
         errors.add(label, f"{label} {problem}")
         return None

@@ -39,6 +39,10 @@ async def key(mail_app) -> dict[str, str]:
         ({"attributes": {"note": "a\x00b"}}, "attributes.note", "attributes.note must not contain NUL characters"),
         ({"attributes": {"a\x00": "b"}}, "attributes", "each name in attributes must not contain NUL characters"),
         ({"contact_attributes": {"plan": PLAN}}, "contact.attributes.plan", SEGMENT_MESSAGE),
+        # blank once trimmed: as missing as an absent field (it was a 500)
+        ({"external_id": " "}, "external_id", "external_id is required"),
+        ({"type": "\t "}, "type", "type is required"),
+        ({"contact_external_id": "  "}, "contact.external_id", "contact.external_id is required"),
     ],
 )
 async def test_an_event_the_database_cannot_hold_is_invalid_and_the_others_are_stored(
