@@ -86,22 +86,15 @@ _INVITED = (
 )
 
 
-def _moment(value: datetime | str | None) -> datetime | None:
-    """A timestamp as the driver returns it: a datetime (PostgreSQL) or its ISO text (SQLite)."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
 async def invited(invitation_id: int) -> Invited | None:
     """The customer invitation with this id, with what its answer is analysed by; None if there is none."""
     rows = await db.fetch(_INVITED, [invitation_id])
     if not rows:
         return None
     (id_, survey_id, locale, attributes, first_purchase_at, kind, team_id, channel, stage, occurred_at) = rows[0]
-    if isinstance(attributes, str):
-        attributes = json.loads(attributes)
     return Invited(
-        id_, survey_id, locale, attributes or {}, _moment(first_purchase_at), kind, team_id, channel, stage,
-        _moment(occurred_at),
+        id_, survey_id, locale, db.as_json(attributes) or {}, db.as_datetime(first_purchase_at), kind, team_id,
+        channel, stage, db.as_datetime(occurred_at),
     )  # fmt: skip
 
 
