@@ -57,6 +57,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
     """The whole route table, top to bottom."""
     table: list[Route | Mount] = [
         Route("/", dashboard.root, name="home"),
+        *public.ROUTES,  # first: the answer links are the busiest routes, and Starlette tries routes in order
         Route("/livez", system.livez, name="livez"),
         Route("/healthz", system.healthz, name="healthz"),
         *signin.ROUTES,
@@ -67,7 +68,6 @@ def routes(settings: Settings) -> list[Route | Mount]:
         *admin.ROUTES,
         *audit_log.ROUTES,
         *engagement.ROUTES,
-        *public.ROUTES,
         *api.ROUTES,
         *analytics.ROUTES,
         *openapi.ROUTES,

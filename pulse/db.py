@@ -105,6 +105,15 @@ async def pending_migrations(url: str) -> list[str]:
     return [f"{step.migration.app_label}.{step.migration.name}" for step in steps if not step.backward]
 
 
+def thread_client() -> Any | None:
+    """The SQLite client that can run a function in its thread (pulse.sqlite_engine), when the default connection
+    is one and no transaction of this task is open; None otherwise (PostgreSQL, or inside `in_transaction`)."""
+    from pulse.sqlite_engine import ImmediateSqliteClient
+
+    client = connections.get("default")
+    return client if isinstance(client, ImmediateSqliteClient) else None
+
+
 def dialect() -> str:
     """'sqlite' or 'postgres' for the open default connection."""
     return connections.get("default").capabilities.dialect
@@ -216,6 +225,8 @@ async def fetch(sql: str, params: list | tuple = ()) -> list[tuple]:
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
         sql = _numbered(sql)
+    elif (client := thread_client()) is not None:  # one hop to SQLite's thread, not Tortoise's query machinery
+        return await client.run_in_thread(lambda raw: [tuple(row) for row in raw.execute(sql, params).fetchall()])
     if sql.lstrip()[:6].upper() in ("UPDATE", "INSERT", "DELETE"):
         # Tortoise's asyncpg client drops the rows of a data-changing statement in execute_query
         return [tuple(row.values()) for row in await connection.execute_query_dict(sql, list(params))]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from pulse import db, fields, followups, loyalty, rollups, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.models import FlaggedAttempt, Invitation, Response, SurveyVersion
 from pulse.settings import Settings
+from pulse.writer import GroupCommit
 
 MIN_RENDER_SECONDS = 1.0
 SETTLE_SECONDS = 3.0  # an answer with no comment counts once this long has passed without a newer score
@@ -154,6 +156,35 @@ def _flurry(response: Response, answer: Answer, now: datetime) -> bool:
     return len(recent) >= FLURRY_SCORES
 
 
+def _one_click(answer: Answer) -> bool:
+    """The first score for an invitation, provisional until it settles: no comment, no flurry (nearly every answer)."""
+    return not answer.flurry and not (answer.comment and answer.comment.strip())
+
+
+async def answer_invitation(
+    writer: GroupCommit,
+    invitation: Invited,
+    survey: Survey,
+    answer: Answer,
+    settings: Settings,
+    now: datetime | None = None,
+) -> str:
+    """Store an answer given through an e-mail link by the group commit; returns recorded, confirmed, flagged or
+    discarded. A one-click answer goes as two fixed statements (on SQLite run in the database's thread with the rest
+    of its batch); when the invitation already has an answer, or the answer is anything else, the general rules
+    compare the two in a job of their own."""
+    now = now or datetime.now(UTC)
+    if suspicious(answer, now) is None and _one_click(answer):
+        values = _first_values(invitation, await _version_id(survey, settings), survey, answer, settings, now)
+        first = await writer.run(
+            lambda: _insert_first(values, invitation.id, now),
+            in_thread=lambda connection: _insert_first_in_thread(connection, values, invitation.id, now),
+        )
+        if first:
+            return "recorded"
+    return await writer.run(lambda: record_invitation_answer(invitation, survey, answer, settings, now))
+
+
 async def record_invitation_answer(
     invitation: Invited, survey: Survey, answer: Answer, settings: Settings, now: datetime | None = None
 ) -> str:
@@ -163,10 +194,9 @@ async def record_invitation_answer(
         await flag(survey.id, reason, invitation.id, answer.score)
         return "flagged"
     version_id = await _version_id(survey, settings)
-    dims = snapshot(invitation, settings)
-    if not answer.flurry and not (answer.comment and answer.comment.strip()):
-        # the one-click answer: the first score for this invitation, provisional until it settles
-        if await _insert_first(invitation, version_id, dims, survey, answer, settings, now):
+    if _one_click(answer):
+        values = _first_values(invitation, version_id, survey, answer, settings, now)
+        if await _insert_first(values, invitation.id, now):
             return "recorded"
     async with in_transaction():
         response = await Response.filter(invitation_id=invitation.id).select_for_update().first()
@@ -179,7 +209,7 @@ async def record_invitation_answer(
                 team_id=invitation.team_id,
                 channel=invitation.channel,
                 stage=invitation.stage,
-                dimensions=dims,
+                dimensions=snapshot(invitation, settings),
             )
             await Invitation.filter(id=invitation.id).update(status="answered", answered_at=now)
         outcome = await _apply(response, survey, answer, settings, now)
@@ -195,33 +225,42 @@ _INSERT_FIRST = (
     f"INSERT INTO response ({', '.join(_FIRST_COLUMNS)}) VALUES ({db.marks(len(_FIRST_COLUMNS))})"  # noqa: S608
     " ON CONFLICT (invitation_id) DO NOTHING RETURNING id"
 )
+_MARK_ANSWERED = "UPDATE invitation SET status = 'answered', answered_at = ? WHERE id = ?"
 
 
-async def _insert_first(
-    invitation: Invited,
-    version_id: int | None,
-    dims: dict,
-    survey: Survey,
-    answer: Answer,
-    settings: Settings,
-    now: datetime,
-) -> bool:
+def _first_values(
+    invitation: Invited, version_id: int | None, survey: Survey, answer: Answer, settings: Settings, now: datetime
+) -> tuple:
+    """The row `_apply` stores for a new answer with no comment, as the values of _INSERT_FIRST."""
+    day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    question = survey.question.id
+    dims = snapshot(invitation, settings)
+    return (
+        survey.id, version_id, invitation.id, question, answer.score, json.dumps({question: answer.score}), "",
+        answer.locale, now, day, False, invitation.touchpoint_type, invitation.team_id, invitation.channel,
+        invitation.stage, json.dumps(dims), "[]", now + timedelta(seconds=SETTLE_SECONDS), False, now, now,
+    )  # fmt: skip
+
+
+async def _insert_first(values: tuple, invitation_id: int, now: datetime) -> bool:
     """Store the first, uncommented score of an invitation in two statements; False when the invitation already
     has an answer (then the general path compares the two).
 
     What `_apply` stores for a new answer with no comment, without the ORM: this runs for nearly every answer,
     and building its five statements through the ORM cost more than the rest of the request.
     """
-    day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    question = survey.question.id
-    values = (
-        survey.id, version_id, invitation.id, question, answer.score, json.dumps({question: answer.score}), "",
-        answer.locale, now, day, False, invitation.touchpoint_type, invitation.team_id, invitation.channel,
-        invitation.stage, json.dumps(dims), "[]", now + timedelta(seconds=SETTLE_SECONDS), False, now, now,
-    )  # fmt: skip
     if not await db.fetch(_INSERT_FIRST, values):
         return False
-    await db.execute("UPDATE invitation SET status = ?, answered_at = ? WHERE id = ?", ["answered", now, invitation.id])
+    await db.execute(_MARK_ANSWERED, [now, invitation_id])
+    return True
+
+
+def _insert_first_in_thread(connection: sqlite3.Connection, values: tuple, invitation_id: int, now: datetime) -> bool:
+    """`_insert_first` as statements on the sqlite3 connection, for the group commit's one-hop batches (the
+    datetimes are bound by the adapters Tortoise registers for sqlite3, so the row is the one Tortoise writes)."""
+    if connection.execute(_INSERT_FIRST, values).fetchone() is None:
+        return False
+    connection.execute(_MARK_ANSWERED, (now, invitation_id))
     return True
 
 

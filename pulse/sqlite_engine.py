@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import ConnectionWrapper
 from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionContext, SqliteTransactionWrapper
 from tortoise.connection import get_connections
-from tortoise.exceptions import TransactionManagementError
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+
+T = TypeVar("T")
 
 
 class ImmediateTransaction(SqliteTransactionWrapper):
@@ -93,6 +96,19 @@ class ImmediateSqliteClient(SqliteClient):
 
     def _in_transaction(self) -> SqliteTransactionContext:
         return SafeTransactionContext(ImmediateTransaction(self), self._lock)
+
+    async def run_in_thread(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """Call `function` with the raw sqlite3 connection in aiosqlite's thread, under the connection lock that
+        every Tortoise query and transaction takes: several statements for one hop to that thread and back, instead
+        of a hop (and Tortoise's query machinery) per statement. sqlite3's errors become Tortoise's, as from a
+        query. aiosqlite has no public call for this; `_execute` is what its own methods use."""
+        async with self.acquire_connection() as connection:
+            try:
+                return await connection._execute(function, connection._conn)
+            except sqlite3.IntegrityError as exc:
+                raise IntegrityError(exc) from exc
+            except sqlite3.OperationalError as exc:
+                raise OperationalError(exc) from exc
 
 
 client_class = ImmediateSqliteClient

@@ -3,12 +3,15 @@ the general answer rules store for the same answer, or trends, cases and exports
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from tortoise.transactions import in_transaction
 
 from pulse import db, responses
 from pulse.models import Contact, Invitation, Response
+from pulse.writer import GroupCommit
 from tests.conftest import make_settings, sent_invitation
 
 SKIP = {"id", "invitation_id"}
@@ -19,7 +22,8 @@ async def _row(invitation_id: int) -> dict:
     return {name: value for name, value in row.items() if name not in SKIP}
 
 
-async def test_the_one_click_insert_stores_what_the_general_rules_store(database_url, catalog):
+@pytest.mark.parametrize("path", ["statements", "group commit"])
+async def test_the_one_click_insert_stores_what_the_general_rules_store(database_url, catalog, path):
     settings = make_settings(database_url, PULSE_SEGMENT_ATTRIBUTES="tier,size")
     survey = catalog.get("csat")
     now = datetime.now(UTC)
@@ -32,7 +36,13 @@ async def test_the_one_click_insert_stores_what_the_general_rules_store(database
 
         fast = await responses.invited(first.id)
         assert fast is not None and fast.attributes == {"tier": "gold", "size": 12}
-        assert await responses.record_invitation_answer(fast, survey, answer, settings, now) == "recorded"
+        if path == "statements":
+            assert await responses.record_invitation_answer(fast, survey, answer, settings, now) == "recorded"
+        else:  # as the answer page stores it: on SQLite, in one call in the database's thread
+            writer = GroupCommit()
+            async with writer.running():
+                assert await responses.answer_invitation(writer, fast, survey, answer, settings, now) == "recorded"
+            assert writer.in_thread_batches == (1 if db.dialect() == "sqlite" else 0)
 
         # the general rules, for the same answer at the same moment, through the ORM
         other = await responses.invited(second.id)
@@ -79,3 +89,36 @@ async def test_a_second_score_for_the_same_invitation_goes_through_the_general_r
 async def test_an_unknown_invitation_is_not_found(database_url):
     async with db.connected(database_url):
         assert await responses.invited(123456) is None
+
+
+async def test_answers_in_one_batch_are_each_stored_once_and_a_repeat_goes_through_the_rules(database_url, catalog):
+    settings = make_settings(database_url)
+    survey = catalog.get("csat")
+    now = datetime.now(UTC)
+    async with db.connected(database_url):
+        invitations = [await responses.invited((await sent_invitation(settings, catalog, n)).id) for n in range(6)]
+        await responses._version_id(survey, settings)  # remembered: the answers below queue in the order given
+        writer = GroupCommit()
+        async with writer.running():
+            scores = [1, 2, 3, 4, 5, 3]
+            outcomes = await asyncio.gather(
+                *(
+                    responses.answer_invitation(
+                        writer, invitation, survey, responses.Answer(score, None, "en", now.timestamp() - 5), settings
+                    )
+                    for invitation, score in zip(invitations, scores, strict=True)
+                ),
+                # the same invitation twice in the batch: the second finds the first and changes its score
+                responses.answer_invitation(
+                    writer, invitations[0], survey, responses.Answer(2, None, "en", now.timestamp() - 5), settings
+                ),
+            )
+        assert outcomes == ["recorded"] * 7
+        assert writer.in_thread_batches >= (1 if db.dialect() == "sqlite" else 0)
+        stored = dict(
+            await Response.filter(invitation_id__in=[i.id for i in invitations]).values_list("invitation_id", "score")
+        )
+        assert stored == {invitation.id: score for invitation, score in zip(invitations, [2, *scores[1:]], strict=True)}
+        [first] = await Response.filter(invitation_id=invitations[0].id)
+        assert [entry["score"] for entry in first.history] == [1]
+        assert await Invitation.filter(id__in=[i.id for i in invitations], status="answered").count() == 6

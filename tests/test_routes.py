@@ -22,6 +22,10 @@ def _table(settings):
 def test_route_table():
     assert _table(make_settings("sqlite://x.sqlite3")) == [
         ("GET,HEAD", "/"),
+        ("GET,HEAD,POST", "/s/{token}"),
+        ("GET,HEAD,POST", "/l/{survey_id}"),
+        ("GET,HEAD,POST", "/u/{token}"),
+        ("GET,HEAD,POST", "/p/{token}"),
         ("GET,HEAD", "/livez"),
         ("GET,HEAD", "/healthz"),
         ("GET,HEAD,POST", "/login"),
@@ -57,10 +61,6 @@ def test_route_table():
         ("GET,HEAD", "/api/v1/engagement/results"),
         ("GET,HEAD", "/api/v1/engagement/comments"),
         ("GET,HEAD", "/api/v1/engagement/ex-cx"),
-        ("GET,HEAD,POST", "/s/{token}"),
-        ("GET,HEAD,POST", "/l/{survey_id}"),
-        ("GET,HEAD,POST", "/u/{token}"),
-        ("GET,HEAD,POST", "/p/{token}"),
         ("POST", "/api/v1/touchpoints"),
         ("POST", "/api/v1/employees"),
         ("GET,HEAD", "/api/v1/cases"),

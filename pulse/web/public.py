@@ -266,9 +266,7 @@ async def survey_page(request: Request) -> Response:
     except BadRequest:
         await responses.flag(survey.id, responses.BAD_NONCE, invitation.id)
         raise
-    outcome = await request.app.state.writer.run(
-        lambda: responses.record_invitation_answer(invitation, survey, answer, settings)
-    )
+    outcome = await responses.answer_invitation(request.app.state.writer, invitation, survey, answer, settings)
     return _answered(request, survey, locale, answer, outcome, action, subject)
 
 
