@@ -96,21 +96,13 @@ def _band_sql(catalog: Catalog) -> str:
     return f"CASE {' '.join(cases)} ELSE '' END" if cases else "''"
 
 
-def _segment_sql(name: str) -> str:
-    """SQLite: the cell of segment `name` when the answer's snapshot holds text or nothing for it, else NULL:
-    Python writes a number, a boolean or a list as `str()` writes it."""
-    path = _literal(f'$."{name}"')
-    text = _safe_sql(f"json_extract(r.dimensions, {path})", "sqlite")
-    return f"CASE COALESCE(json_type(r.dimensions, {path}), 'null') WHEN 'text' THEN {text} WHEN 'null' THEN '' END"
-
-
 async def _query(
     options: Options, catalog: Catalog, segments: Sequence[str], conditions: Iterable[tuple[str, tuple]], dialect: str
 ) -> tuple[str, list]:
     """The SELECT of a chunk of the export's rows: its parameters are the last id read, `params`, the chunk size.
 
-    Its columns are the CSV's cells, neutralised. On SQLite that is all, and no cell is NULL but a segment that
-    Python must write; PostgreSQL gives dates and the dimensions, and Python writes those cells."""
+    Its columns are the CSV's cells, neutralised, then the answer's dimensions, from which Python writes the
+    segments; PostgreSQL gives dates, and Python writes those cells too."""
     team = None
     if options.team:
         team = await Team.get_or_none(slug=options.team)
@@ -144,10 +136,7 @@ async def _query(
         _safe_sql("r.channel", dialect),
         _safe_sql("r.stage", dialect),
     ]
-    if dialect == "sqlite":
-        cells.extend(_segment_sql(name) for name in segments)
-    else:
-        cells.append("r.dimensions")
+    cells.append("r.dimensions")
     # SQLite would otherwise read a survey's or a team's index and sort all its answers again for every chunk;
     # walking the rowid on from the last id read makes the whole export one pass over the table
     hint = " NOT INDEXED" if dialect == "sqlite" else ""
@@ -191,9 +180,27 @@ async def _chunks(sql: str, params: list, size: int) -> AsyncIterator[Sequence[S
             pending.cancel()
 
 
-def _segment_cells(dimensions: object, segments: Sequence[str]) -> list[str]:
+def _segment_cells(dimensions: object, segments: Sequence[str]) -> tuple[str, ...]:
     dims = db.as_json(dimensions) if dimensions not in (None, "{}") else {}
-    return [neutralise(dims.get(name, "")) for name in segments]
+    return tuple(neutralise(dims.get(name, "")) for name in segments)
+
+
+class _SegmentCells(dict):
+    """The segment cells of each dimensions text met, parsed once: many answers share one text (a contact's
+    plan and region), and SQLite's json_extract would parse it again for every segment of every row. Emptied
+    when it holds `LIMIT` texts, so memory stays bounded when every text differs."""
+
+    LIMIT = 50_000
+
+    def __init__(self, segments: Sequence[str]) -> None:
+        super().__init__()
+        self.segments = segments
+
+    def __missing__(self, dimensions: object) -> tuple[str, ...]:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        cells = self[dimensions] = _segment_cells(dimensions, self.segments)
+        return cells
 
 
 def _stamp(value: object) -> object:
@@ -215,24 +222,14 @@ async def rows(
     segments = tuple(segments)
     dialect = db.dialect()
     sql, params = await _query(options, catalog, segments, conditions, dialect)
+    cells = _SegmentCells(segments)
+    last = len(COLUMNS)  # the dimensions' place in a row read
     yield [[*COLUMNS, *segments]]
     async for found in _chunks(sql, params, chunk):
-        if dialect == "sqlite":  # the rows as they are, but for the rare segments that Python writes
-            yield await _with_odd_segments(found, segments) if any(None in row for row in found) else found
+        if dialect == "sqlite":  # every cell as SQLite gave it, but the dimensions
+            yield [row[:last] + cells[row[last]] for row in found]
         else:
-            yield [
-                (*row[:7], _stamp(row[7]), _stamp(row[8]), *row[9:13], *_segment_cells(row[13], segments))
-                for row in found
-            ]
-
-
-async def _with_odd_segments(found: Sequence[Sequence], segments: Sequence[str]) -> list[Sequence]:
-    """SQLite: the rows with the segments that are not text (NULL cells) written from the dimensions by Python."""
-    odd = [row[0] for row in found if None in row]
-    dimensions = dict(await db.fetch(f"SELECT id, dimensions FROM response WHERE id IN ({db.marks(len(odd))})", odd))
-    return [
-        (*row[: len(COLUMNS)], *_segment_cells(dimensions[row[0]], segments)) if None in row else row for row in found
-    ]
+            yield [(*row[:7], _stamp(row[7]), _stamp(row[8]), *row[9:last], *cells[row[last]]) for row in found]
 
 
 async def csv_chunks(
