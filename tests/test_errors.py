@@ -55,3 +55,22 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient):
 async def test_comment_like_text_is_escaped_in_pages(client: httpx.AsyncClient):
     response = await client.get("/missing?lang=<script>alert(1)</script>")
     assert "<script>alert(1)</script>" not in response.text
+
+
+async def test_security_headers_fill_in_only_what_a_response_did_not_set():
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+
+    from pulse.web.security import SecurityHeaders
+
+    async def own(request):
+        return PlainTextResponse("x", headers={"Content-Security-Policy": "default-src 'none'"})
+
+    app = Starlette(routes=[Route("/own", own)], middleware=[Middleware(SecurityHeaders, https=True)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as http:
+        response = await http.get("/own")
+    assert response.headers.get_list("content-security-policy") == ["default-src 'none'"]
+    assert response.headers.get_list("strict-transport-security") == ["max-age=31536000; includeSubDomains"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-type"].startswith("text/plain")
