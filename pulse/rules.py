@@ -119,35 +119,81 @@ def sample(survey_id: str, contact_key: str, event_key: str) -> float:
 
 def decide(event: Event, history: Iterable[Prior], catalog: Catalog, policy: Policy, now: datetime) -> Decision:
     """Invite at a time, or skip with a reason; `history` holds the person's earlier invitations."""
-    candidates = catalog.for_touchpoint(event.touchpoint_type)
-    if not candidates:
-        return Decision(None, reason=NO_SURVEY_FOR_TYPE)
-    survey = candidates[0]
-    trigger = survey.trigger
-    assert trigger is not None
-    if not event.email:
-        return Decision(survey, reason=NO_EMAIL)
-    if event.opted_out:
-        return Decision(survey, reason=OPTED_OUT)
-    if event.bounced:
-        return Decision(survey, reason=BOUNCED)
-    if now - event.occurred_at > timedelta(days=trigger.max_event_age_days):
-        return Decision(survey, reason=STALE_EVENT)
-    if sample(survey.id, event.contact_key, event.event_key) >= trigger.sampling_rate * policy.sampling_override:
-        return Decision(survey, reason=SAMPLED_OUT)
+    return Decider(catalog, policy, now).decide(event, history)
 
-    tz = zone(event.timezone, policy.default_timezone)
-    send_at = out_of_quiet_hours(
-        max(event.occurred_at + timedelta(minutes=trigger.delay_minutes), now), policy.quiet_hours, tz
-    )
-    window = timedelta(days=trigger.fatigue_days if trigger.fatigue_days is not None else policy.fatigue_days)
-    supersedes = None
-    for prior in history:
-        if prior.status not in ACTIVE_STATUSES or abs(prior.send_at - send_at) >= window:
-            continue
-        close = abs(prior.send_at - send_at) <= policy.priority_window
-        if prior.status == "scheduled" and close and trigger.priority > prior.priority and supersedes is None:
-            supersedes = prior.invitation_id  # events close together: only the higher-priority survey goes
-            continue
-        return Decision(survey, reason=FATIGUE)
-    return Decision(survey, send_at=send_at, supersedes=supersedes)
+
+class Decider:
+    """`decide` for the many events of one batch (same catalog, policy and `now`): what depends only on those,
+    on a touchpoint type or on a time zone is worked out once per batch, not once per event."""
+
+    def __init__(self, catalog: Catalog, policy: Policy, now: datetime) -> None:
+        self.catalog = catalog
+        self.policy = policy
+        self.now = now
+        self._triggers: dict[str, tuple | None] = {}
+        self._zones: dict[str | None, ZoneInfo] = {}
+        self._send_at: dict[tuple, datetime] = {}
+
+    def _trigger(self, touchpoint_type: str) -> tuple | None:
+        """The first survey for this type and the figures of its trigger, or None when no survey asks."""
+        try:
+            return self._triggers[touchpoint_type]
+        except KeyError:
+            pass
+        candidates = self.catalog.for_touchpoint(touchpoint_type)
+        found = None
+        if candidates:
+            survey = candidates[0]
+            trigger = survey.trigger
+            assert trigger is not None
+            found = (
+                survey,
+                trigger,
+                timedelta(days=trigger.max_event_age_days),
+                trigger.sampling_rate * self.policy.sampling_override,
+                timedelta(minutes=trigger.delay_minutes),
+                timedelta(days=trigger.fatigue_days if trigger.fatigue_days is not None else self.policy.fatigue_days),
+            )
+        self._triggers[touchpoint_type] = found
+        return found
+
+    def send_at(self, earliest: datetime, timezone: str | None) -> datetime:
+        """out_of_quiet_hours(earliest) in the person's zone; most events of a batch share `earliest` (now)."""
+        key = (timezone, earliest, earliest.utcoffset())  # equal instants in other offsets print differently
+        found = self._send_at.get(key)
+        if found is None:
+            tz = self._zones.get(timezone)
+            if tz is None:
+                tz = self._zones[timezone] = zone(timezone, self.policy.default_timezone)
+            found = self._send_at[key] = out_of_quiet_hours(earliest, self.policy.quiet_hours, tz)
+        return found
+
+    def decide(self, event: Event, history: Iterable[Prior]) -> Decision:
+        """Invite at a time, or skip with a reason; `history` holds the person's earlier invitations."""
+        found = self._trigger(event.touchpoint_type)
+        if found is None:
+            return Decision(None, reason=NO_SURVEY_FOR_TYPE)
+        survey, trigger, max_age, threshold, delay, window = found
+        if not event.email:
+            return Decision(survey, reason=NO_EMAIL)
+        if event.opted_out:
+            return Decision(survey, reason=OPTED_OUT)
+        if event.bounced:
+            return Decision(survey, reason=BOUNCED)
+        now = self.now
+        if now - event.occurred_at > max_age:
+            return Decision(survey, reason=STALE_EVENT)
+        if sample(survey.id, event.contact_key, event.event_key) >= threshold:
+            return Decision(survey, reason=SAMPLED_OUT)
+
+        send_at = self.send_at(max(event.occurred_at + delay, now), event.timezone)
+        supersedes = None
+        for prior in history:
+            if prior.status not in ACTIVE_STATUSES or abs(prior.send_at - send_at) >= window:
+                continue
+            close = abs(prior.send_at - send_at) <= self.policy.priority_window
+            if prior.status == "scheduled" and close and trigger.priority > prior.priority and supersedes is None:
+                supersedes = prior.invitation_id  # events close together: only the higher-priority survey goes
+                continue
+            return Decision(survey, reason=FATIGUE)
+        return Decision(survey, send_at=send_at, supersedes=supersedes)

@@ -6,6 +6,7 @@ A batch is processed set-wise (a handful of queries per batch, not per event) in
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -94,6 +96,38 @@ class Outcome:
         if self.errors:
             data["errors"] = self.errors
         return data
+
+
+def results_json(outcomes: Sequence[Outcome]) -> bytes:
+    """The 202's body, {"results": [outcome.as_json(), ...]}, as JSONResponse renders it (same bytes), without a
+    dict per event: a batch answers 1,000 lines of a few statuses, reasons, surveys and send times."""
+    texts: dict[str | None, str] = {None: "null"}
+    times: dict[tuple, str] = {}
+    lines = []
+    for outcome in outcomes:
+        if outcome.errors or type(outcome.external_id) is not str:
+            lines.append(json.dumps(outcome.as_json(), ensure_ascii=False, allow_nan=False, separators=(",", ":")))
+            continue
+        status, reason, survey, send_at = outcome.status, outcome.reason, outcome.survey, outcome.send_at
+        if (status_json := texts.get(status)) is None:
+            status_json = texts[status] = encode_basestring(status)
+        if (reason_json := texts.get(reason)) is None:
+            reason_json = texts[reason] = encode_basestring(reason)  # type: ignore[arg-type]
+        if (survey_json := texts.get(survey)) is None:
+            survey_json = texts[survey] = encode_basestring(survey)  # type: ignore[arg-type]
+        if send_at is None:
+            send_at_json = "null"
+        elif (send_at_json := times.get((send_at, send_at.utcoffset()))) is None:
+            send_at_json = times[send_at, send_at.utcoffset()] = encode_basestring(
+                send_at.isoformat().replace("+00:00", "Z")
+            )
+        invitation_id = "null" if outcome.invitation_id is None else int.__repr__(outcome.invitation_id)
+        lines.append(
+            f'{{"index":{int.__repr__(outcome.index)},"external_id":{encode_basestring(outcome.external_id)},'
+            f'"status":{status_json},"reason":{reason_json},"survey":{survey_json},'
+            f'"invitation_id":{invitation_id},"send_at":{send_at_json}}}'
+        )
+    return f'{{"results":[{",".join(lines)}]}}'.encode()
 
 
 class _Errors:
@@ -400,6 +434,9 @@ async def ingest(
     outcomes: list[Outcome] = []
     events: list[EventIn] = []
     for index, item in enumerate(items):
+        if index % 100 == 99:
+            # a moment for the other batches: one holding the database resumes at once, not after all of ours
+            await asyncio.sleep(0)
         parsed = parse_event(index, item, now, settings.segment_attributes)
         if isinstance(parsed, EventIn):
             events.append(parsed)
@@ -452,6 +489,7 @@ async def _store(
     # then sees its contacts, touchpoints and invitations. SQLite runs one transaction at a time, so nothing can
     # change there between a read and a write of ours.
     concurrent = db.dialect() == "postgres"
+    writes = _Writes(deferred=not concurrent)
     stamp = db.bound_time(now)  # `now` as stored, formatted once for the thousands of rows that carry it
 
     # 1. replays: (source, external_id) already stored, or twice in this batch
@@ -462,7 +500,7 @@ async def _store(
     # 2. contacts: upsert by external id, the last event of the batch carrying the newest data
     keys = sorted({e.contact.external_id for e in fresh})
     people = await _people(keys)
-    created = await _create_people([k for k in keys if k not in people], fresh, stamp)
+    created = await _create_people([k for k in keys if k not in people], fresh, stamp, writes)
     if concurrent:
         inserted = await db.stored_ids("contact", [p.id for p in created.values()])
         created = {k: p for k, p in created.items() if p.id in inserted}
@@ -475,7 +513,7 @@ async def _store(
     for event in fresh:
         if event.contact.external_id not in created:
             _apply_event(people[event.contact.external_id], event)
-    await db.update_many(
+    await writes.update(
         "contact",
         CONTACT_COLUMNS,
         [(*_contact_values(p, stamp), p.id) for p in people.values() if p.changed],
@@ -511,7 +549,7 @@ async def _store(
         ),
         key=lambda row: (row[1], row[2]),
     )
-    await db.insert_many("touchpoint", TOUCHPOINT_COLUMNS, touchpoint_rows, unless_exists=("source", "external_id"))
+    await writes.insert("touchpoint", TOUCHPOINT_COLUMNS, touchpoint_rows, unless_exists=("source", "external_id"))
     if concurrent:
         stored = await db.stored_ids("touchpoint", list(touchpoint_ids.values()))
         for event in fresh:
@@ -544,9 +582,10 @@ async def _store(
 
     # 6. decide, in event order, each decision seeing the ones before it
     decided: list[tuple[EventIn, _Person, int, rules.Decision]] = []
+    decider = rules.Decider(catalog, pol, now)
     for event in fresh:
         person = people[event.contact.external_id]
-        decision = rules.decide(
+        decision = decider.decide(
             rules.Event(
                 event.type,
                 event.occurred_at,
@@ -558,9 +597,6 @@ async def _store(
                 person.bounced_at is not None,
             ),
             history[person.id],
-            catalog,
-            pol,
-            now,
         )
         decided.append((event, person, touchpoint_ids[event.index], decision))
         if decision.invite:
@@ -576,6 +612,9 @@ async def _store(
     ids = iter(await db.allocate_ids("invitation", sum(1 for *_, d in decided if d.survey)))
     domain = mail_domain(settings.mail_from)
     invitation_rows, message_rows, superseded = [], [], []
+    # most people of a batch share a few locales and most invitations a few send times: each worked out once
+    locales: dict[str | None, str] = {}
+    send_times: dict[tuple, datetime | str] = {}
     for event, person, tp_id, decision in decided:
         outcome = outcomes[event.index]
         outcome.survey = decision.survey.id if decision.survey else None
@@ -583,7 +622,15 @@ async def _store(
             outcome.status, outcome.reason = "skipped", decision.reason
             continue
         invitation_id = next(ids)
-        locale = i18n.supported(person.locale) or settings.default_locale
+        locale = locales.get(person.locale)
+        if locale is None:
+            locale = locales[person.locale] = i18n.supported(person.locale) or settings.default_locale
+        send_at = None
+        if decision.send_at is not None:
+            key = (decision.send_at, decision.send_at.utcoffset())  # equal instants in other offsets print apart
+            send_at = send_times.get(key)
+            if send_at is None:
+                send_at = send_times[key] = db.bound_time(decision.send_at)
         invitation_rows.append(
             (
                 invitation_id,
@@ -593,7 +640,7 @@ async def _store(
                 locale,
                 "scheduled" if decision.invite else "skipped",
                 decision.reason,
-                decision.send_at,
+                send_at,
                 stamp,
             )
         )
@@ -613,18 +660,71 @@ async def _store(
                 "{}",
                 "pending",
                 0,
-                decision.send_at,
+                send_at,
                 message_id(invitation_id, domain),
                 stamp,
             )
         )
-    await db.insert_many("invitation", INVITATION_COLUMNS, invitation_rows)
-    await db.insert_many("outbox_message", OUTBOX_COLUMNS, message_rows)
-    if superseded:
+    await writes.insert("invitation", INVITATION_COLUMNS, invitation_rows)
+    await writes.insert("outbox_message", OUTBOX_COLUMNS, message_rows)
+    if superseded and writes.deferred:
+        # by primary key, one row each: with `id IN (...) AND status = ?` SQLite walks the (status, send_at) index,
+        # every scheduled invitation of everybody
+        writes.statements.append(
+            (
+                "UPDATE invitation SET status = 'skipped', skip_reason = ? WHERE id = ? AND status = 'scheduled'",
+                [(rules.SUPERSEDED, invitation_id) for invitation_id in superseded],
+            )
+        )
+        writes.statements.append(
+            (
+                "UPDATE outbox_message SET status = 'cancelled' WHERE invitation_id IN"
+                f" ({db.marks(len(superseded))}) AND status = 'pending'",
+                [tuple(superseded)],
+            )
+        )
+    elif superseded:
         await Invitation.filter(id__in=superseded, status="scheduled").update(
             status="skipped", skip_reason=rules.SUPERSEDED
         )
         await OutboxMessage.filter(invitation_id__in=superseded, status="pending").update(status="cancelled")
+    await writes.commit()  # the last statement of the transaction: 202 follows
+
+
+class _Writes:
+    """The batch's inserts and updates. PostgreSQL runs each at once: concurrent batches meet at the unique keys
+    as they are written. SQLite has one writer, so nothing can come between our reads and writes: they are
+    gathered and run at the end in one hop to aiosqlite's thread (db.run_sqlite_batch)."""
+
+    def __init__(self, *, deferred: bool) -> None:
+        self.deferred = deferred
+        self.statements: list[tuple[str, list[tuple]]] = []
+
+    async def insert(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple], *, unless_exists: tuple[str, ...] = ()
+    ) -> None:
+        if not self.deferred:
+            await db.insert_many(table, columns, rows, unless_exists=unless_exists)
+        elif rows:
+            names = ", ".join(f'"{c}"' for c in columns)
+            sql = f'INSERT INTO "{table}" ({names}) VALUES ({db.marks(len(columns))})'
+            if unless_exists:
+                sql += " ON CONFLICT ({}) DO NOTHING".format(", ".join(f'"{c}"' for c in unless_exists))
+            self.statements.append((sql, rows))
+
+    async def update(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """UPDATE rows by id; each row is (value for each column..., id)."""
+        if not self.deferred:
+            await db.update_many(table, columns, rows)
+        elif rows:
+            sets = ", ".join(f'"{c}" = ?' for c in columns)
+            self.statements.append((f'UPDATE "{table}" SET {sets} WHERE "id" = ?', rows))
+
+    async def commit(self) -> None:
+        """Run what was gathered and COMMIT, in the same hop (SQLite); PostgreSQL commits when the block ends."""
+        if self.deferred and self.statements:
+            await db.run_sqlite_batch(self.statements, commit=True)
+        self.statements = []
 
 
 TOUCHPOINT_COLUMNS = (
@@ -726,7 +826,9 @@ async def _people(keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
     }
 
 
-async def _create_people(keys: list[str], events: list[EventIn], now: datetime | str) -> dict[str, _Person]:
+async def _create_people(
+    keys: list[str], events: list[EventIn], now: datetime | str, writes: _Writes
+) -> dict[str, _Person]:
     """Insert the contacts these events name for the first time, unless a concurrent batch inserts them first."""
     people = {key: _Person(None, key) for key in keys}
     for event in events:
@@ -734,7 +836,7 @@ async def _create_people(keys: list[str], events: list[EventIn], now: datetime |
             _apply_event(person, event)
     for person, new_id in zip(people.values(), await db.allocate_ids("contact", len(people)), strict=True):
         person.id, person.changed = new_id, False
-    await db.insert_many(
+    await writes.insert(
         "contact",
         ("id", "external_id", "opted_out_at", "created_at", *CONTACT_COLUMNS),
         [(p.id, p.external_id, None, now, *_contact_values(p, now)) for p in people.values()],

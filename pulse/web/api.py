@@ -61,7 +61,7 @@ async def post_touchpoints(request: Request) -> Response:
         )
     state = request.app.state
     outcomes = await touchpoints.ingest(events, state.catalog, state.settings)
-    return JSONResponse({"results": [o.as_json() for o in outcomes]}, status_code=202)
+    return Response(touchpoints.results_json(outcomes), status_code=202, media_type="application/json")
 
 
 ROUTES = [
