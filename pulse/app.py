@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from tortoise.contrib.starlette import RegisterTortoise
 
-from pulse import db, logs, worker
+from pulse import db, logs, translations, worker
 from pulse.catalog import Catalog, load_catalog
 from pulse.devmail import MailCatcher
 from pulse.models import SurveyVersion
@@ -88,7 +88,7 @@ async def record_survey_versions(catalog: Catalog) -> None:
 
 def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker: bool = False) -> Starlette:
     """Build the app. The survey catalog is validated here, so a bad definition stops start-up."""
-    catalog = catalog or load_catalog(settings.surveys_dir)
+    catalog = translations.for_sending(catalog or load_catalog(settings.surveys_dir), settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

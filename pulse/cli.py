@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from pulse import db, logs, storage
+from pulse import db, logs, storage, translations
 from pulse.catalog import CatalogError, load_catalog
 from pulse.errors import PulseError
 from pulse.settings import Settings, SettingsError, load_settings
@@ -109,7 +109,7 @@ async def _worker(settings: Settings) -> None:
 
     from pulse import worker
 
-    catalog = load_catalog(settings.surveys_dir)
+    catalog = translations.for_sending(load_catalog(settings.surveys_dir), settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # first of all: a worker must stop when told, even while it waits
@@ -342,7 +342,7 @@ async def _send_due(settings: Settings, args: argparse.Namespace) -> int:
     from pulse.outbox import Dispatcher
     from pulse.rendering import environment
 
-    catalog = load_catalog(settings.surveys_dir)
+    catalog = translations.for_sending(load_catalog(settings.surveys_dir), settings)
     total = 0
     await storage.check_ready(settings.database_url)
     async with db.connected(settings.database_url):
@@ -470,7 +470,10 @@ def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     for survey in catalog:
         trigger = ", ".join(survey.trigger.touchpoint_types) if survey.trigger else "schedule"
         print(f"ok  {survey.source}: {survey.id} ({survey.kind}, {survey.scale_min}-{survey.scale_max}; {trigger})")
-    return 0
+    from pulse.translation_commands import print_stale
+
+    stale = print_stale(catalog, settings)
+    return 1 if stale and args.strict else 0
 
 
 def _processes(raw: str) -> int:
@@ -619,7 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     surveys = commands.add_parser("surveys", help="Work with the survey catalog.")
     surveys_commands = surveys.add_subparsers(dest="surveys_command", metavar="ACTION", required=True)
     check = surveys_commands.add_parser("check", help="Validate surveys/*.toml; exit 1 with every fault found.")
+    check.add_argument("--strict", action="store_true", help="Exit 1 when a translation is stale, too.")
     check.set_defaults(func=cmd_surveys_check)
+    from pulse.translation_commands import add_commands
+
+    add_commands(surveys_commands)
     _add_debug(parser, top=True)
     return parser
 

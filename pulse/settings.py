@@ -147,6 +147,13 @@ def _probability(name: str, raw: str) -> float:
     return value
 
 
+def _stale_translations(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"send", "english"}:
+        raise SettingsError(f"{name} must be send or english, not {raw!r}.")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table: the environment name, how to read it, its default and help."""
@@ -427,6 +434,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PULSE_SURVEYS_DIR", "surveys_dir", _text, "surveys", "Folder of the survey definitions (*.toml)."),
     Setting("PULSE_LOG_LEVEL", "log_level", _text, "info", "Logging level: debug, info, warning or error."),
+    Setting(
+        "PULSE_STALE_TRANSLATIONS",
+        "stale_translations",
+        _stale_translations,
+        "send",
+        "A translation whose English text changed since: send (as it is) or english (the English text instead).",
+    ),
 )
 
 
@@ -478,6 +492,7 @@ class Settings:
     retain_audit_days: int
     surveys_dir: str
     log_level: str
+    stale_translations: str
 
     @property
     def is_sqlite(self) -> bool:
