@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from tortoise.connection import connections
 
@@ -97,12 +98,10 @@ def _band_sql(catalog: Catalog) -> str:
 
 
 async def _query(
-    options: Options, catalog: Catalog, segments: Sequence[str], conditions: Iterable[tuple[str, tuple]], dialect: str
-) -> tuple[str, list]:
-    """The SELECT of a chunk of the export's rows: its parameters are the last id read, `params`, the chunk size.
-
-    Its columns are the CSV's cells, neutralised, then the answer's dimensions, from which Python writes the
-    segments; PostgreSQL gives dates, and Python writes those cells too."""
+    options: Options, catalog: Catalog, conditions: Iterable[tuple[str, tuple]], dialect: str
+) -> tuple[list[str], str, list]:
+    """The export's SQL: the cells of a row (neutralised; PostgreSQL gives dates, which Python writes), the
+    WHERE of its answers after the last id read, and the parameters between that id and the chunk size."""
     team = None
     if options.team:
         team = await Team.get_or_none(slug=options.team)
@@ -127,24 +126,40 @@ async def _query(
         where.append(f"({clause})")
         params.extend(values)
     cells = [
-        "r.id, r.survey_id, r.question_id, r.score",
+        "r.id",
+        "r.survey_id",
+        "r.question_id",
+        "r.score",
         _band_sql(catalog),
         _safe_sql("r.comment", dialect),
-        "r.locale, COALESCE(r.answered_at, ''), r.day" if dialect == "sqlite" else "r.locale, r.answered_at, r.day",
+        "r.locale",
+        "COALESCE(r.answered_at, '')" if dialect == "sqlite" else "r.answered_at",
+        "r.day",
         _safe_sql("r.touchpoint_type", dialect),
         "COALESCE(t.slug, '')",
         _safe_sql("r.channel", dialect),
         _safe_sql("r.stage", dialect),
     ]
-    cells.append("r.dimensions")
+    return cells, " AND ".join(where), params
+
+
+def _select(columns: str, where: str, dialect: str, *, limit: bool = True) -> str:
+    """A chunk of answers by id (at most the last parameter, with `limit`), with their team."""
     # SQLite would otherwise read a survey's or a team's index and sort all its answers again for every chunk;
     # walking the rowid on from the last id read makes the whole export one pass over the table
     hint = " NOT INDEXED" if dialect == "sqlite" else ""
-    sql = (
-        f"SELECT {', '.join(cells)} FROM response r{hint} LEFT JOIN team t ON t.id = r.team_id"
-        f" WHERE {' AND '.join(where)} ORDER BY r.id LIMIT ?"
+    return (
+        f"SELECT {columns} FROM response r{hint} LEFT JOIN team t ON t.id = r.team_id"
+        f" WHERE {where} ORDER BY r.id{' LIMIT ?' if limit else ''}"
     )
-    return sql, params
+
+
+def _line_sql(cells: Sequence[str]) -> str:
+    """SQLite: a row's cells joined by commas, quoted nowhere (printf writes NULL as csv.writer writes None, as
+    nothing); NULL when the score is not an integer, whose text SQLite might write otherwise than Python."""
+    # one printf builds the text once, where `a || ',' || b …` copied it again for every cell (twice the time)
+    line = f"printf('{','.join(['%s'] * len(cells))}', {', '.join(cells)})"
+    return f"CASE typeof(r.score) WHEN 'integer' THEN {line} END"
 
 
 async def _chunks(sql: str, params: list, size: int) -> AsyncIterator[Sequence[Sequence]]:
@@ -185,22 +200,22 @@ def _segment_cells(dimensions: object, segments: Sequence[str]) -> tuple[str, ..
     return tuple(neutralise(dims.get(name, "")) for name in segments)
 
 
-class _SegmentCells(dict):
-    """The segment cells of each dimensions text met, parsed once: many answers share one text (a contact's
-    plan and region), and SQLite's json_extract would parse it again for every segment of every row. Emptied
-    when it holds `LIMIT` texts, so memory stays bounded when every text differs."""
+class _PerText(dict):
+    """`make(text)` for each dimensions text met, made once: many answers share one text (a contact's plan and
+    region), which SQLite's json_extract would parse again for every segment of every row. Emptied when it holds
+    `LIMIT` texts, so memory stays bounded when every text differs."""
 
     LIMIT = 50_000
 
-    def __init__(self, segments: Sequence[str]) -> None:
+    def __init__(self, make: Callable[[object], object]) -> None:
         super().__init__()
-        self.segments = segments
+        self.make = make
 
-    def __missing__(self, dimensions: object) -> tuple[str, ...]:
+    def __missing__(self, dimensions: object) -> object:
         if len(self) >= self.LIMIT:
             self.clear()
-        cells = self[dimensions] = _segment_cells(dimensions, self.segments)
-        return cells
+        made = self[dimensions] = self.make(dimensions)
+        return made
 
 
 def _stamp(value: object) -> object:
@@ -208,28 +223,57 @@ def _stamp(value: object) -> object:
     return value if value is None or isinstance(value, str) else value.isoformat()  # type: ignore[attr-defined]
 
 
-async def rows(
-    options: Options,
-    catalog: Catalog,
-    segments: Iterable[str],
-    conditions: Iterable[tuple[str, tuple]] = (),
-    *,
-    chunk: int = CHUNK,
+def _csv_line(writer: Any, buffer: io.StringIO, row: Sequence) -> str:
+    """One row as `writer` writes it, without its line end."""
+    buffer.seek(0)
+    buffer.truncate()
+    writer.writerow(row)
+    return buffer.getvalue()[:-2]
+
+
+async def _sqlite_text(
+    options: Options, catalog: Catalog, segments: Sequence[str], conditions: Iterable[tuple[str, tuple]], chunk: int
+) -> AsyncIterator[str]:
+    """SQLite: the CSV lines of the answers, a chunk at a time. SQLite joins each row's cells into one text (one
+    string to hand over, not thirteen, and no csv.writer over them while the GIL is held): that is the row's
+    line when no cell needs quoting. Rows whose cells hold a comma, a quote or a line break are read again cell
+    by cell and written by csv.writer, as are the segments of each distinct dimensions text."""
+    cells, where, params = await _query(options, catalog, conditions, "sqlite")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    # a leading empty cell stands for the row before the segments (csv quotes a lone empty cell, not this one)
+    tails = _PerText(lambda text: _csv_line(writer, buffer, ("", *_segment_cells(text, segments))) if segments else "")
+    by_id = ", ".join([*cells, "r.dimensions"])
+    commas = len(cells) - 1
+    async for found in _chunks(_select(f"r.id, {_line_sql(cells)}, r.dimensions", where, "sqlite"), params, chunk):
+        lines = []
+        odd: dict[int, int] = {}  # the place in `lines` of each answer Python writes, by id
+        for answer_id, line, dimensions in found:
+            if line is None or line.count(",") != commas or '"' in line or "\n" in line or "\r" in line:
+                odd[answer_id] = len(lines)
+                lines.append("")
+            else:
+                lines.append(line + tails[dimensions])
+        if odd:
+            sql = _select(by_id, f"r.id IN ({db.marks(len(odd))})", "sqlite", limit=False)
+            for row in await db.fetch(sql, list(odd)):
+                lines[odd.pop(row[0])] = _csv_line(writer, buffer, (*row[:-1], *_segment_cells(row[-1], segments)))
+            for place in sorted(odd.values(), reverse=True):  # erased since the chunk was read
+                del lines[place]
+        lines.append("")
+        yield "\r\n".join(lines)
+
+
+async def _postgres_rows(
+    options: Options, catalog: Catalog, segments: Sequence[str], conditions: Iterable[tuple[str, tuple]], chunk: int
 ) -> AsyncIterator[Sequence[Sequence]]:
-    """The header row, then the rows (sequences of cells) of the confirmed answers a chunk at a time, in id
-    order; `conditions` (SQL on `response r`, each with its parameters) narrow the answers further, as the
-    dashboard's explorer does. Text cells come neutralised."""
-    segments = tuple(segments)
-    dialect = db.dialect()
-    sql, params = await _query(options, catalog, segments, conditions, dialect)
-    cells = _SegmentCells(segments)
-    last = len(COLUMNS)  # the dimensions' place in a row read
-    yield [[*COLUMNS, *segments]]
+    """PostgreSQL: the rows (sequences of cells) of the answers a chunk at a time."""
+    cells, where, params = await _query(options, catalog, conditions, "postgres")
+    sql = _select(", ".join([*cells, "r.dimensions"]), where, "postgres")
+    per_text = _PerText(lambda text: _segment_cells(text, segments))
+    last = len(cells)  # the dimensions' place in a row read
     async for found in _chunks(sql, params, chunk):
-        if dialect == "sqlite":  # every cell as SQLite gave it, but the dimensions
-            yield [row[:last] + cells[row[last]] for row in found]
-        else:
-            yield [(*row[:7], _stamp(row[7]), _stamp(row[8]), *row[9:last], *cells[row[last]]) for row in found]
+        yield [(*row[:7], _stamp(row[7]), _stamp(row[8]), *row[9:last], *per_text[row[last]]) for row in found]
 
 
 async def csv_chunks(
@@ -240,13 +284,22 @@ async def csv_chunks(
     *,
     chunk: int = CHUNK,
 ) -> AsyncIterator[bytes]:
-    """UTF-8 CSV text, one piece per chunk of rows (optionally with a BOM, for Excel)."""
+    """UTF-8 CSV text of the confirmed answers in id order, one piece per chunk of rows (optionally with a BOM,
+    for Excel); `conditions` (SQL on `response r`, each with its parameters) narrow the answers further, as the
+    dashboard's explorer does. Text cells are neutralised where they are read."""
+    segments = tuple(segments)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if options.bom:
         buffer.write("\ufeff")
-    async for table in rows(options, catalog, segments, conditions, chunk=chunk):
-        writer.writerows(table)  # text cells were neutralised where they were read
-        yield buffer.getvalue().encode("utf-8")
+    writer.writerow([*COLUMNS, *segments])
+    yield buffer.getvalue().encode("utf-8")
+    if db.dialect() == "sqlite":
+        async for text in _sqlite_text(options, catalog, segments, conditions, chunk):
+            yield text.encode("utf-8")
+        return
+    async for table in _postgres_rows(options, catalog, segments, conditions, chunk):
         buffer.seek(0)
         buffer.truncate()
+        writer.writerows(table)
+        yield buffer.getvalue().encode("utf-8")

@@ -171,6 +171,22 @@ async def test_segments_are_the_same_when_the_parsed_dimensions_are_forgotten(ma
     ids = await small_dataset(org)
     options = export.Options()
     whole = b"".join([piece async for piece in export.csv_chunks(options, catalog, ("plan", "region"))])
-    monkeypatch.setattr(export._SegmentCells, "LIMIT", 1)  # every answer's text parsed again: memory stays bounded
+    monkeypatch.setattr(export._PerText, "LIMIT", 1)  # every answer's text parsed again: memory stays bounded
     forgetful = b"".join([piece async for piece in export.csv_chunks(options, catalog, ("plan", "region"), chunk=2)])
     assert whole == forgetful == expected(ids, db.dialect())
+
+
+async def test_rows_are_written_as_csv_writer_writes_them_whatever_the_segments(mail_app, org, catalog):
+    await store("nps", "recommend", 9, comment="plain", dimensions={"plan": 'pro, "gold"', "region": "north"})
+    await store("nps", "recommend", 8, comment="a, b", dimensions={"plan": "", "region": "line\nbreak"})
+    await store("nps", "recommend", 7, dimensions={"plan": "basic"}, channel="web,phone")
+    for segments in ((), ("plan",), ("region",), ("plan", "region")):
+        text = b"".join([piece async for piece in export.csv_chunks(export.Options(), catalog, segments, chunk=2)])
+        table = list(csv.reader(io.StringIO(text.decode(), newline="")))
+        again = io.StringIO()
+        csv.writer(again, lineterminator="\r\n").writerows(table)
+        assert again.getvalue().encode() == text
+        cells = {"plan": ['pro, "gold"', "", "basic"], "region": ["north", "line\nbreak", ""]}
+        assert [row[5] for row in table[1:]] == ["plain", "a, b", ""]
+        assert [row[11] for row in table[1:]] == ["", "", "web,phone"]
+        assert [row[13:] for row in table[1:]] == [[cells[name][n] for name in segments] for n in range(3)]
