@@ -34,6 +34,7 @@ from pulse.web import (
     openapi,
     privacy,
     public,
+    recovery,
     signin,
     system,
 )
@@ -62,6 +63,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         Route("/healthz", system.healthz, name="healthz"),
         *signin.ROUTES,
         *dashboard.ROUTES,
+        *recovery.ROUTES,  # before cases and api: /cases/recovery is no case id
         *cases.ROUTES,
         *privacy.ROUTES,
         *explore.ROUTES,

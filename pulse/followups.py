@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from pulse import access, audit, db, webhooks
+from pulse import access, audit, db, recovery, webhooks
 from pulse.catalog import Catalog, Survey
 from pulse.errors import BadRequest, Conflict
 from pulse.i18n import N_
@@ -89,6 +89,8 @@ async def open_case(response: Response, survey: Survey, settings: Settings, now:
     """Open a case for an unhappy answer (once per answer, within the public links' cap) and tell its owner."""
     if await FollowUpCase.exists(response_id=response.id):
         return None
+    if response.invitation_id is not None and (reopened := await reopen_for_follow_up(response, settings, now)):
+        return reopened  # still unhappy after the case's follow-up question: the same case, not a new one
     from_link = response.invitation_id is None and response.link_key is not None
     if from_link and not await link_case_allowed(response.team_id, settings, now):
         return None  # the answer still counts in the trends (and in the orphans' count)
@@ -111,6 +113,26 @@ async def open_case(response: Response, survey: Survey, settings: Settings, now:
     if owner is not None:
         await _notify("case_opened", case, owner, settings, now)
     await webhooks.enqueue("case.opened", case_payload(case), settings, now)
+    return case
+
+
+async def reopen_for_follow_up(response: Response, settings: Settings, now: datetime) -> FollowUpCase | None:
+    """The case whose follow-up question (pulse/recovery.py) this unhappy answer replies to, reopened with a new
+    due date and its owner told; None when the answer replies to no case's follow-up."""
+    case = await FollowUpCase.get_or_none(recovery_invitation_id=response.invitation_id)
+    if case is None:
+        return None
+    data = {"from": case.status, "to": "open"}
+    if case.status not in OPEN_STATUSES:
+        await CaseNote.create(case=case, author=None, kind="status", body="", data=data)
+        case.status = "open"
+        case.due_at = add_business_days(now, settings.case_sla_business_days, ZoneInfo(settings.timezone))
+        case.escalated_at = None
+        await case.save(update_fields=["status", "due_at", "escalated_at", "updated_at"])
+        owner = await User.get_or_none(id=case.owner_id, is_active=True) if case.owner_id else None
+        if owner is not None:
+            await _notify("case_opened", case, owner, settings, now)
+    await webhooks.enqueue("case.updated", case_payload(case), settings, now)
     return case
 
 
@@ -159,9 +181,11 @@ async def update_case(
     now: datetime | None = None,
     actor: str | None = None,
     source: str = "",
+    catalog: Catalog | None = None,
 ) -> FollowUpCase:
     """Change a case's status or owner and/or add a note; refuses (changing nothing) what makes no sense.
     With an `actor`, a new owner (`case.reassigned`) and a new status (`case.status_changed`) are in the audit log.
+    With the `catalog`, a case that becomes resolved gets its one follow-up question (pulse/recovery.py).
 
     1. Check everything first, so a refusal leaves the case, its notes and the outbox as they were.
     2. Then apply it all in one transaction.
@@ -209,8 +233,11 @@ async def update_case(
             await _notify("case_opened", case, owner, settings, now)
         if note is not None:
             await CaseNote.create(case=case, author=author, body=note.strip())
-        await case.save()
+        # only what this changes: a stale copy must not write back the follow-up another request recorded
+        await case.save(update_fields=["status", "owner_id", "updated_at"])
         await webhooks.enqueue("case.updated", case_payload(case), settings, now)
+    if status == "resolved" and catalog is not None:
+        await recovery.offer(case, catalog, settings, now)
     return case
 
 

@@ -31,6 +31,12 @@ TOUCHPOINT_REASONS = {
     "self_service_completed": N_("You receive this e-mail because you recently used our self-service."),
     "installation_completed": N_("You receive this e-mail because we recently completed your installation."),
 }
+# a case's follow-up question (pulse/recovery.py): the same survey, asked again once the issue was dealt with
+RECOVERY_REASON = N_("You receive this e-mail because we recently dealt with an issue you told us about.")
+RECOVERY_SUBJECT = N_("Was your issue resolved?")
+RECOVERY_LEAD = N_(
+    "We have dealt with the issue you told us about. Was it resolved? Please answer our question once more:"
+)
 CRLF = "\r\n"
 GENERAL_REASON = N_("You receive this e-mail because you were recently in touch with us.")
 
@@ -96,6 +102,7 @@ def _render_bodies(
         "high_label": localized(survey.high_label, locale, company),
         "scores": scores,
         "reason": reason,
+        "lead": RECOVERY_LEAD if reason == RECOVERY_REASON else None,
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "expires_at": expires_on,
     }
@@ -115,10 +122,12 @@ def survey_message(
     unsubscribe_url: str,
     expires_at: datetime,
     message_id: str,
+    recovery: bool = False,
 ) -> OutgoingMail:
-    """The invitation: the question with one link per score, in the person's language."""
+    """The invitation: the question with one link per score, in the person's language. With `recovery`, a case's
+    follow-up: "Was your issue resolved?" first, then the same question."""
     company = settings.company_name
-    reason = TOUCHPOINT_REASONS.get(touchpoint_type or "", GENERAL_REASON)
+    reason = RECOVERY_REASON if recovery else TOUCHPOINT_REASONS.get(touchpoint_type or "", GENERAL_REASON)
     text, html = _bodies(env, survey, locale, company, reason, bool(name), expires_at.date())
     for marker, plain, escaped in (
         (NAME, name or "", str(escape(name or ""))),
@@ -130,7 +139,10 @@ def survey_message(
     headers = [
         ("From", settings.mail_from),
         ("To", to),
-        ("Subject", localized(survey.subject, locale, company)),
+        (
+            "Subject",
+            i18n.translate(locale, RECOVERY_SUBJECT) if recovery else localized(survey.subject, locale, company),
+        ),
         ("Date", format_datetime(datetime.now(UTC))),
         ("Message-ID", message_id),
         ("Content-Language", locale),

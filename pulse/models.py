@@ -416,6 +416,10 @@ class FollowUpCase(Model):
     score = fields.SmallIntField(null=True)
     # answered through a public link: anyone may have written it, and such cases are capped per team and hour
     from_link = fields.BooleanField(default=False, db_default=False)
+    # the one follow-up question after resolution (pulse/recovery.py): when Pulse decided it, and its invitation
+    # (sent or skipped with a reason); a plain id, so erasing the customer's invitations leaves the case alone
+    recovery_decided_at = fields.DatetimeField(null=True)
+    recovery_invitation_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -353,6 +353,7 @@ class Dispatcher:
             unsubscribe_url=f"{base}/u/{unsubscribe_token}",
             expires_at=datetime.now(UTC) + timedelta(days=self.settings.token_max_age_days),
             message_id=row.message_id,
+            recovery="case_id" in row.payload,  # a case's follow-up question (pulse/recovery.py)
         )
 
     def _render_pulse(self, row: Due) -> mail.OutgoingMail:

@@ -316,6 +316,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Business days within which the owner must handle a follow-up case.",
     ),
     Setting(
+        "PULSE_RECOVERY_FOLLOWUP",
+        "recovery_followup",
+        _boolean,
+        "on",
+        "When a case is resolved, ask its customer once whether the issue was resolved (within the fatigue window).",
+    ),
+    Setting(
+        "PULSE_RECOVERY_DELAY_HOURS",
+        "recovery_delay_hours",
+        _integer(0, 720),
+        "24",
+        "Hours after a case is resolved before its follow-up question is sent (then outside quiet hours).",
+    ),
+    Setting(
         "PULSE_DEFAULT_CASE_OWNER",
         "default_case_owner",
         _text,
@@ -474,6 +488,8 @@ class Settings:
     segment_attributes: tuple[str, ...]
     case_sla_business_days: int
     default_case_owner: str
+    recovery_followup: bool
+    recovery_delay_hours: int
     webhook_url: str
     webhook_secret: str
     link_rate_limit: int

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pulse import audit, case_notes, fields, followups, privacy, roster, teams, timeline, touchpoints
+from pulse import audit, case_notes, fields, followups, privacy, recovery, roster, teams, timeline, touchpoints
 from pulse.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from pulse.models import CaseNote, Contact, FollowUpCase, Team
 from pulse.models import Response as ResponseRow
@@ -126,6 +126,10 @@ async def _case_json(case: FollowUpCase, *, notes: bool = False) -> dict:
                     "created_at": n.created_at.isoformat(),
                 }
             )
+        follow_up = await recovery.follow_up(case)  # the one question after resolution, and its answer
+        if follow_up is not None and follow_up["send_at"] is not None:
+            follow_up["send_at"] = follow_up["send_at"].isoformat()
+        data["follow_up"] = follow_up
     return data
 
 
@@ -208,6 +212,7 @@ async def patch_case(request: Request) -> Response:
         note=data.get("note"),
         actor=audit.api_actor(key),
         source=audit.source_of(request),
+        catalog=request.app.state.catalog,
     )
     case = await FollowUpCase.get(id=case.id).select_related("owner", "team", "contact", "response")
     return JSONResponse(await _case_json(case, notes=True))

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count
 
-from pulse import access, audit, case_notes, fields, followups, labels, timeline
+from pulse import access, audit, case_notes, fields, followups, labels, recovery, timeline
 from pulse.catalog import localized
 from pulse.errors import BadRequest, NotFound, PulseError
 from pulse.models import CaseNote, Contact, FollowUpCase, Team, Touchpoint, User, UserTeam
@@ -364,6 +364,7 @@ async def case_page(request: Request) -> Response:
                 author=p.user,
                 actor=p.user.email,
                 source=audit.source_of(request),
+                catalog=p.state.catalog,
             )
         except PulseError as refused:
             error = refused.localized(p.locale)
@@ -398,6 +399,7 @@ async def case_page(request: Request) -> Response:
             if survey
             else case.survey_id,
             "can_write": can_write,
+            "follow_up": await recovery.follow_up(case),
         },
         status_code=400 if error else 200,
     )

@@ -77,7 +77,14 @@ def _case_op(operation: dict) -> dict:
     """A case operation whose answer is the case with its notes."""
     schema = {
         "type": "object",
-        "properties": {"notes": {"type": "array", "items": {"$ref": "#/components/schemas/CaseNote"}}},
+        "properties": {
+            "notes": {"type": "array", "items": {"$ref": "#/components/schemas/CaseNote"}},
+            "follow_up": {
+                "type": ["object", "null"],
+                "description": "The one question asked after the case was resolved (null: none yet): invitation_id, "
+                "status, skip_reason, send_at, and the answer's response_id and score.",
+            },
+        },
     }
     operation["responses"]["200"]["content"]["application/json"]["schema"] = schema
     return operation
@@ -204,6 +211,18 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
             )
         },
         "/api/v1/cases/orphans": {"get": _op("Count complaints nobody owns (should be 0).", "cases:read")},
+        "/api/v1/cases/recovery": {
+            "get": _op(
+                "Recovery after a case, per team and in total, for the cases opened in a period: time to first "
+                "contact, time to resolve (counts, median and mean seconds) and the detractors recovered.",
+                "cases:read",
+                [
+                    _q("team", "A team's slug; its sub-teams are included.", schema=TEAM),
+                    _q("from", "First day the cases were opened (default: 90 days before `to`).", schema=DATE),
+                    _q("to", "Last day the cases were opened (default: today).", schema=DATE),
+                ],
+            )
+        },
         "/api/v1/cases/{case_id}": {
             "get": _case_op(_op("One case with its notes.", "cases:read", [CASE_ID], errors=(401, 403, 404))),
             "patch": _case_op(
