@@ -36,6 +36,7 @@ from pulse.web import (
     public,
     recovery,
     signin,
+    survey_translations,
     system,
 )
 from pulse.web.assets import PLOTLY_JS, StaticAssets
@@ -68,6 +69,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         *privacy.ROUTES,
         *explore.ROUTES,
         *admin.ROUTES,
+        *survey_translations.ROUTES,  # the translator files and their upload, for admins and the API
         *audit_log.ROUTES,
         *engagement.ROUTES,
         *api.ROUTES,

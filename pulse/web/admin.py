@@ -314,7 +314,13 @@ async def api_key_revoke(request: Request) -> Response:
 
 
 async def surveys(request: Request) -> Response:
-    p = await page(request, "admin")
+    return surveys_page(await page(request, "admin"))
+
+
+def surveys_page(p: Page, extra: dict | None = None, status_code: int = 200) -> Response:
+    """The survey catalog, with the state of its translations (and what an import did, when one just ran)."""
+    from pulse.web import survey_translations
+
     company = p.state.settings.company_name
     listed = [
         {
@@ -324,7 +330,8 @@ async def surveys(request: Request) -> Response:
         }
         for s in p.state.catalog
     ]
-    return p.render("admin/surveys.html", {"surveys": listed})
+    context = {"surveys": listed, **survey_translations.page_context(p), **(extra or {})}
+    return p.render("admin/surveys.html", context, status_code=status_code)
 
 
 async def delivery(request: Request) -> Response:

@@ -334,6 +334,26 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
                 errors=(400, 401, 403, 404),
             )
         },
+        "/api/v1/surveys/translations": {
+            "get": _op(
+                "The state of every survey translation (current, stale: its English text changed since, or "
+                "unrecorded), per survey, language and key, and what PULSE_STALE_TRANSLATIONS sends.",
+                "analytics:read",
+                [_q("lang", "Only this language.", schema={"type": "string", "enum": ["pl", "it", "sl"]})],
+            )
+        },
+        "/api/v1/surveys/translations/{locale}": {
+            "get": _op(
+                "One language's survey texts for translators: PO (msgctxt survey/key, stale ones fuzzy) or "
+                "XLIFF 1.2 (stale ones needs-review-translation).",
+                "analytics:read",
+                [
+                    _path("locale", "The language.", {"type": "string", "enum": ["pl", "it", "sl"]}),
+                    _q("format", "po (default) or xliff.", schema={"type": "string", "enum": ["po", "xliff"]}),
+                ],
+                content="text/x-gettext-translation",
+            )
+        },
         "/api/v1/trends": {
             "get": _op(
                 "Rolling metric per point, with n, a 95% interval and small_sample (n < 10), optionally per group.",
