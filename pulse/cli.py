@@ -202,6 +202,10 @@ def _print_demo_sign_ins() -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if args.surveys_copy:
+        from pulse.translation_commands import write_demo_copy
+
+        write_demo_copy(settings, args.surveys_copy)
     return asyncio.run(_demo(settings, args))
 
 
@@ -520,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--months", type=int, default=12, help="How many months of history (default 12).")
     demo.add_argument("--seed", type=int, default=7, help="Random seed, for the same data again (default 7).")
     demo.add_argument("--quiet", action="store_true", help="No progress bar.")
+    demo.add_argument(
+        "--surveys-copy",
+        metavar="DIR",
+        help="Also copy the surveys to DIR with one English text changed after its translation (a stale one).",
+    )
     demo.set_defaults(func=cmd_demo)
 
     users = commands.add_parser("users", help="Manage the people who sign in.")

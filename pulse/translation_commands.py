@@ -88,6 +88,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def write_demo_copy(settings: Settings, target: str) -> None:
+    """`pulse demo --surveys-copy DIR`: the survey folder copied with one stale translation, and how to see it."""
+    stale = translations.write_demo_copy(settings.surveys_dir, target)
+    print(
+        f"Wrote a copy of the surveys to {target} in which the English text of {stale.context} changed after its "
+        f"{stale.locale} translation. Serve it with PULSE_SURVEYS_DIR={target} to see the stale translation on "
+        f"Admin > Surveys (the surveys in {settings.surveys_dir} are unchanged)."
+    )
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the translation actions under `pulse surveys`."""
     mark = commands.add_parser(

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pulse.catalog import Catalog, Question, Survey
+from pulse.catalog import Catalog, Question, Survey, load_catalog
 from pulse.settings import LOCALES, Settings
 
 SOURCES_DIR = "translated-from"
@@ -208,3 +208,36 @@ def for_sending(catalog: Catalog, settings: Settings) -> Catalog:
     if settings.stale_translations == "english":
         return in_english_where_stale(catalog, settings.surveys_dir)
     return catalog
+
+
+DEMO_KEY = ("csat", "scale.high", "Completely satisfied")  # survey, key, the English text the demo gives it
+
+
+def write_demo_copy(source: str | Path, target: str | Path) -> Entry:
+    """Copy the survey folder (and its record) to `target` with one English text changed after its translations:
+    pl and it are marked current again (as if their translators had already answered), so one sl text is stale.
+    The demo of stale translations, which never touches the real surveys."""
+    import shutil
+
+    import tomlkit
+
+    source, target = Path(source), Path(target)
+    if source.resolve() == target.resolve():
+        raise ValueError("the demo copy must go to another folder than the surveys themselves")
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("*.toml"):
+        shutil.copyfile(path, target / path.name)
+    if (source / SOURCES_DIR).is_dir():
+        shutil.copytree(source / SOURCES_DIR, target / SOURCES_DIR, dirs_exist_ok=True)
+    survey_id, key, english = DEMO_KEY
+    catalog = load_catalog(target)
+    path = target / Path(catalog.surveys[survey_id].source).name
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    table: Any = document
+    for part in key.split("."):
+        table = table[part]
+    table["en"] = english
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
+    catalog = load_catalog(target)
+    mark_current(catalog, target, locales=("pl", "it"), survey_ids=(survey_id,), keys=(key,))
+    return next(e for e in report(catalog, target) if (e.survey_id, e.key, e.state) == (survey_id, key, STALE))

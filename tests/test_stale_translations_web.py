@@ -169,3 +169,23 @@ async def test_the_api_reports_each_translations_state_and_serves_the_files(site
         other = await make_key("responses:read")
         denied = await api.get("/api/v1/surveys/translations", headers={"authorization": f"Bearer {other}"})
         assert denied.status_code == 403
+
+
+async def test_the_demo_shows_one_stale_translation_and_leaves_the_real_surveys_alone(database_url, tmp_path):
+    from pulse.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD
+    from tests.test_cli import ROOT, pulse
+
+    real = {p.name: p.read_bytes() for p in (ROOT / "surveys").rglob("*.toml")}
+    copy = tmp_path / "demo-surveys"
+    demo = pulse(
+        "demo", "--contacts", "20", "--months", "2", "--quiet", "--surveys-copy", str(copy), database_url=database_url
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert f"Wrote a copy of the surveys to {copy} in which the English text of csat/scale.high changed" in demo.stdout
+    assert {p.name: p.read_bytes() for p in (ROOT / "surveys").rglob("*.toml")} == real
+    app = await started(database_url, copy)
+    async with LifespanManager(app), sign_in(app, DEMO_ADMIN_EMAIL, DEMO_PASSWORD) as admin:
+        page = (await admin.get("/admin/surveys")).text
+    assert "The English text of 1 translation changed after it was translated." in page
+    assert page.count('<strong class="stale">') == 1
+    assert '<code lang="en">Completely satisfied</code>' in page and '<code lang="sl">Zelo dobro</code>' in page
