@@ -39,6 +39,7 @@ from pulse.web import (
     survey_translations,
     system,
 )
+from pulse.web import themes as comment_themes
 from pulse.web.assets import PLOTLY_JS, StaticAssets
 from pulse.web.security import SecurityHeaders
 from pulse.writer import GroupCommit
@@ -74,6 +75,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         *engagement.ROUTES,
         *api.ROUTES,
         *analytics.ROUTES,
+        *comment_themes.ROUTES,
         *openapi.ROUTES,
         Mount("/static", static_files(), name="static"),  # plotly.js too, from the installed plotly package
     ]

@@ -636,6 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pulse.translation_commands import add_commands
 
     add_commands(surveys_commands)
+    from pulse.risk_backtest import add_commands as add_insights_commands
+
+    add_insights_commands(commands)
     _add_debug(parser, top=True)
     return parser
 

@@ -308,6 +308,9 @@ async def load_demo(
             await _flush(contact_rows, touch_rows, invite_rows, response_rows, case_rows)
             if progress:
                 progress(number % 100 or 100)
+    from pulse import risk_demo
+
+    await risk_demo.load_story(catalog, contacts, now, seed, timezone)  # customers who soured, and steady ones
     await _fix_sequences()
     from pulse import loyalty
     from pulse.rollups import rebuild

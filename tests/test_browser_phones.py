@@ -29,6 +29,7 @@ PAGES = [
     ("overview", "/dashboard", "admin", (PHONE,), NO_TABLE),
     ("breakdown", "/dashboard/breakdown?survey=csat&by=team", "admin", (PHONE,), TABLE),
     ("loyalty", "/dashboard/loyalty", "admin", (PHONE,), TABLE),
+    ("at-risk", "/dashboard/at-risk", "admin", (PHONE,), TABLE),
     ("after-sale", "/dashboard/after-sale", "admin", (PHONE,), NO_TABLE),
     ("contacts", "/contacts?q=a", "admin", (PHONE,), TABLE),
     ("contact", "/contacts/{contact}", "admin", (PHONE,), NO_TABLE),

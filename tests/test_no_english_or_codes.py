@@ -218,6 +218,7 @@ PAGES = [
     ],
     ("breakdown-csat", "/dashboard/breakdown?survey=csat&by=touchpoint", "admin"),
     ("loyalty", "/dashboard/loyalty", "admin"),
+    ("at-risk", "/dashboard/at-risk", "admin"),
     ("after-sale", "/dashboard/after-sale?survey=nps", "admin"),
     ("contacts", "/contacts?q=a", "admin"),
     ("contact", "/contacts/{contact}", "admin"),

@@ -84,6 +84,8 @@ def test_route_table():
         ("GET,HEAD", "/api/v1/insights/loyalty-quadrant"),
         ("GET,HEAD", "/api/v1/insights/lifecycle"),
         ("GET,HEAD", "/api/v1/responses.csv"),
+        ("GET,HEAD", "/dashboard/themes"),
+        ("GET,HEAD", "/api/v1/insights/themes"),
         ("GET,HEAD", "/api/v1/openapi.json"),
         ("MOUNT", "/static"),
     ]

@@ -222,6 +222,7 @@ DASHBOARD_PAGES = [
     "/dashboard/loyalty",
     "/dashboard/loyalty.csv",
     "/dashboard/after-sale",
+    "/dashboard/at-risk",
     "/contacts",
     "/contacts/{external_id}",
     "/cases",
@@ -232,7 +233,13 @@ DASHBOARD_PAGES = [
 ]
 
 
-DASHBOARD_MODULES = ("pulse.web.dashboard", "pulse.web.cases", "pulse.web.explore", "pulse.web.engagement")
+DASHBOARD_MODULES = (
+    "pulse.web.dashboard",
+    "pulse.web.risk",
+    "pulse.web.cases",
+    "pulse.web.explore",
+    "pulse.web.engagement",
+)
 
 
 def test_every_dashboard_page_of_the_route_table_is_listed_here():

@@ -380,6 +380,21 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
                 [_q("limit", "Listed contacts, 0 to 1000.", schema={"type": "integer", "minimum": 0, "maximum": 1000})],
             )
         },
+        "/api/v1/insights/themes": {
+            "get": _op(
+                "What one customer survey's comments are about: per theme, how many comments in the unhappy band, "
+                "the top band and between mention it, its count per week or month, and a few example comments "
+                "(customer comments only; never who wrote them). Themes and their rules: surveys/insights/themes.toml.",
+                "analytics:read",
+                [
+                    _q("survey", "Survey id (a customer survey).", True, customer),
+                    _q("team", "A team's slug; its sub-teams are included. Empty: every team.", schema=TEAM),
+                    _q("from", "First day (default: 182 days before to).", schema=DATE),
+                    _q("to", "Last day (default: today).", schema=DATE),
+                ],
+                errors=(400, 401, 403, 404),
+            )
+        },
         "/api/v1/insights/lifecycle": {
             "get": _op(
                 "The metric by days since the sale and by stage.",
