@@ -21,8 +21,8 @@ import time
 from bench.common import ROOT, database, environment
 
 
-def export_run(url: str) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MB) of one `pulse export responses --out /dev/null` process."""
+def export_run(url: str) -> tuple[float, float, float]:
+    """Wall time (s), CPU time (s) and peak RSS (MB) of one `pulse export responses --out /dev/null` process."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         process = subprocess.Popen(
@@ -35,7 +35,7 @@ def export_run(url: str) -> tuple[float, float]:
         if process.returncode != 0:
             errors.seek(0)
             raise SystemExit(errors.read().decode())
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def build_apart(url: str, size: int) -> None:
@@ -55,15 +55,16 @@ def main() -> None:
         starts = [export_run(empty)[0] for _ in range(args.repeat)]
     with database(args.engine) as url:
         build_apart(url, args.size)
-        runs, peaks = zip(*(export_run(url) for _ in range(args.repeat)), strict=True)
+        runs, cpus, peaks = zip(*(export_run(url) for _ in range(args.repeat)), strict=True)
     peak_mb = max(peaks)
     elapsed, start = statistics.median(runs), statistics.median(starts)
     each = ", ".join(f"{r:.1f}" for r in runs)
     print(
         f"{args.engine}: exported {args.size:,} rows in {elapsed:.1f} s (median of {each})"
         f" = {args.size / elapsed:,.0f} rows/s with the process start; the start alone (same command, empty database)"
-        f" {start:.2f} s, so {args.size / (elapsed - start):,.0f} rows/s without it; peak RSS of an export process"
-        f" {peak_mb:.0f} MB"
+        f" {start:.2f} s, so {args.size / (elapsed - start):,.0f} rows/s without it; CPU (user + system) of an export"
+        f" {statistics.median(cpus):.1f} s (a busy machine stretches the wall time, less the CPU time);"
+        f" peak RSS of an export process {peak_mb:.0f} MB; load average {os.getloadavg()[0]:.1f}"
     )
 
 
