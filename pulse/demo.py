@@ -312,6 +312,9 @@ async def load_demo(
 
     await risk_demo.load_story(catalog, contacts, now, seed, timezone)  # customers who soured, and steady ones
     await _fix_sequences()
+    from pulse import recovery_demo  # after the sequences: it adds rows with ids the database gives
+
+    await recovery_demo.load_story(catalog, now, seed, timezone)  # cases worked at each team's pace, follow-ups
     from pulse import loyalty
     from pulse.rollups import rebuild
 

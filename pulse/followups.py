@@ -271,7 +271,9 @@ async def orphans(catalog: Catalog) -> dict[str, int]:
         [(count,)] = await db.fetch(
             f"SELECT COUNT(*) FROM response r WHERE r.survey_id = ? AND r.confirmed = ? AND r.discarded = ?"
             f" AND r.score IN ({db.marks(len(unhappy))})"
-            " AND NOT EXISTS (SELECT 1 FROM followup_case c WHERE c.response_id = r.id)",
+            " AND NOT EXISTS (SELECT 1 FROM followup_case c WHERE c.response_id = r.id)"
+            # an unhappy answer to a case's follow-up question reopened that case (pulse/recovery.py)
+            " AND NOT EXISTS (SELECT 1 FROM followup_case c WHERE c.recovery_invitation_id = r.invitation_id)",
             [survey.id, True, False, *unhappy],
         )
         without_case += count

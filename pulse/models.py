@@ -419,7 +419,7 @@ class FollowUpCase(Model):
     # the one follow-up question after resolution (pulse/recovery.py): when Pulse decided it, and its invitation
     # (sent or skipped with a reason); a plain id, so erasing the customer's invitations leaves the case alone
     recovery_decided_at = fields.DatetimeField(null=True)
-    recovery_invitation_id = fields.IntField(null=True)
+    recovery_invitation_id = fields.IntField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from pulse import i18n, mail, recovery, rules
+from pulse import followups, i18n, mail, recovery, rules
 from pulse.models import Contact, FollowUpCase, Invitation, OutboxMessage, Response
 from pulse.outbox import Dispatcher
 from pulse.rendering import environment
@@ -207,7 +207,9 @@ async def worked(mail_app, mail_settings, catalog, org):
     return key
 
 
-async def test_the_api_reports_per_team_with_counts(mail_app, worked):
+async def test_the_api_reports_per_team_with_counts(mail_app, catalog, worked):
+    # the unhappy answer to a follow-up reopened its case: it is no complaint without a case
+    assert await followups.orphans(catalog) == {"unhappy_answers_without_case": 0, "open_cases_without_owner": 0}
     reply = await api(mail_app, "GET", "/api/v1/cases/recovery", worked)
     assert reply.status_code == 200, reply.text
     data = reply.json()

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='FollowUpCase',
             name='recovery_invitation_id',
-            field=fields.IntField(null=True),
+            field=fields.IntField(null=True, db_index=True),
         ),
         ops.RunSQL(DECIDED, reverse_sql=ops.RunSQL.noop),
     ]
