@@ -19,6 +19,7 @@ from pulse.devmail import MailCatcher
 from pulse.models import SurveyVersion
 from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
+from pulse.risk_config import load as load_risk_config
 from pulse.settings import Settings, load_settings
 from pulse.web import (
     admin,
@@ -39,6 +40,7 @@ from pulse.web import (
     survey_translations,
     system,
 )
+from pulse.web import risk as at_risk
 from pulse.web import themes as comment_themes
 from pulse.web.assets import PLOTLY_JS, StaticAssets
 from pulse.web.security import SecurityHeaders
@@ -65,6 +67,7 @@ def routes(settings: Settings) -> list[Route | Mount]:
         Route("/healthz", system.healthz, name="healthz"),
         *signin.ROUTES,
         *dashboard.ROUTES,
+        *at_risk.ROUTES,
         *recovery.ROUTES,  # before cases and api: /cases/recovery is no case id
         *cases.ROUTES,
         *privacy.ROUTES,
@@ -94,6 +97,7 @@ async def record_survey_versions(catalog: Catalog) -> None:
 
 def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker: bool = False) -> Starlette:
     """Build the app. The survey catalog is validated here, so a bad definition stops start-up."""
+    risk = load_risk_config(settings.surveys_dir)  # the at-risk weights: a bad file stops start-up too
     catalog = translations.for_sending(catalog or load_catalog(settings.surveys_dir), settings)
 
     @contextlib.asynccontextmanager
@@ -119,6 +123,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     )
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.risk = risk
     app.state.templates = environment()
     app.state.templates.globals["static_url"] = static_files().url
     app.state.link_limiter = RateLimiter(settings.link_rate_limit, settings.secret_key)

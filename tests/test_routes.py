@@ -38,6 +38,8 @@ def test_route_table():
         ("GET,HEAD", "/dashboard/loyalty.csv"),
         ("GET,HEAD", "/dashboard/after-sale"),
         ("GET,HEAD,POST", "/account"),
+        ("GET,HEAD", "/dashboard/at-risk"),
+        ("GET,HEAD", "/api/v1/insights/at-risk"),
         ("GET,HEAD", "/cases/recovery"),
         ("GET,HEAD", "/api/v1/cases/recovery"),
         ("GET,HEAD", "/contacts"),

@@ -380,6 +380,20 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
                 [_q("limit", "Listed contacts, 0 to 1000.", schema={"type": "integer", "minimum": 0, "maximum": 1000})],
             )
         },
+        "/api/v1/insights/at-risk": {
+            "get": _op(
+                "Customers at risk, riskiest first, each with the signals that flagged them (in words, with dates).",
+                "analytics:read",
+                [
+                    _q("team", "A team's slug; its sub-teams are included. Empty: every team.", schema=TEAM),
+                    _q(
+                        "limit",
+                        "Listed customers, 1 to 1000.",
+                        schema={"type": "integer", "minimum": 1, "maximum": 1000},
+                    ),
+                ],
+            )
+        },
         "/api/v1/insights/themes": {
             "get": _op(
                 "What one customer survey's comments are about: per theme, how many comments in the unhappy band, "
