@@ -122,7 +122,7 @@ async def reopen_for_follow_up(response: Response, settings: Settings, now: date
     case = await FollowUpCase.get_or_none(recovery_invitation_id=response.invitation_id)
     if case is None:
         return None
-    data = {"from": case.status, "to": "open"}
+    data = {"from": case.status, "to": "open", "reason": "follow_up"}  # Pulse's doing: no action of the owner
     if case.status not in OPEN_STATUSES:
         await CaseNote.create(case=case, author=None, kind="status", body="", data=data)
         case.status = "open"

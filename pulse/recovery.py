@@ -257,8 +257,10 @@ async def report(
             .values("case_id", "kind", "data", "created_at")
         )
         for note in notes:
-            first_action.setdefault(note["case_id"], note["created_at"])
-            if note["kind"] == "status" and (note["data"] or {}).get("to") == "resolved":
+            data = note["data"] or {}
+            if data.get("reason") != "follow_up":  # reopened by an unhappy follow-up answer: Pulse, not the owner
+                first_action.setdefault(note["case_id"], note["created_at"])
+            if note["kind"] == "status" and data.get("to") == "resolved":
                 resolved_at[note["case_id"]] = note["created_at"]  # the last resolution, after any reopening
     later = await _later_answers([c for c in cases if c["status"] == "resolved" and c["contact_id"]])
     teams: dict[int, Figures] = {}

@@ -214,7 +214,15 @@ async def load_story(catalog: Catalog, now: datetime, seed: int, timezone: str) 
         )
         if not better:  # still unhappy: the case opened again (as Pulse does) and was resolved once more
             again = min(reply_at + timedelta(days=rng.uniform(*resolve_days)), now - timedelta(seconds=30))
-            notes.append(_note(case, "status", reply_at, data={"from": "resolved", "to": "open"}, by_pulse=True))
+            notes.append(
+                _note(
+                    case,
+                    "status",
+                    reply_at,
+                    data={"from": "resolved", "to": "open", "reason": "follow_up"},
+                    by_pulse=True,
+                )
+            )
             notes.append(_note(case, "status", max(again, reply_at), data={"from": "open", "to": "resolved"}))
     await CaseNote.bulk_create(notes, batch_size=1000)
     return answered

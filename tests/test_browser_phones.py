@@ -35,6 +35,7 @@ PAGES = [
     ("contact", "/contacts/{contact}", "admin", (PHONE,), NO_TABLE),
     ("cases", "/cases", "admin", (PHONE,), TABLE),
     ("case", "/cases/{case}", "admin", (PHONE,), NO_TABLE),
+    ("recovery", "/cases/recovery", "admin", (PHONE,), TABLE),
     ("responses", "/responses", "admin", (PHONE,), TABLE),
     ("engagement", "/engagement", "admin", (PHONE,), TABLE),
     ("admin-users", "/admin/users", "admin", (PHONE,), TABLE),

@@ -225,6 +225,7 @@ PAGES = [
     ("contact-erase", "/contacts/{contact}/erase", "admin"),
     ("cases", "/cases?status=any", "admin"),
     ("case", "/cases/{case}", "admin"),
+    ("recovery", "/cases/recovery", "admin"),
     ("responses", "/responses", "admin"),
     ("engagement", "/engagement", "admin"),
     ("engagement-hr", "/engagement", "hr"),

@@ -9,11 +9,12 @@ from tests.conftest import old_nonce, sent_invitation, sign_in, survey_url
 
 PAGES = ["/dashboard", "/dashboard/breakdown", "/dashboard/loyalty", "/dashboard/after-sale", "/dashboard/at-risk",
          "/contacts",
-         "/contacts?q=person", "/cases", "/responses", "/responses.csv", "/admin/users", "/admin/teams",
+         "/contacts?q=person", "/cases", "/cases/recovery", "/responses", "/responses.csv", "/admin/users",
+         "/admin/teams",
          "/admin/api-keys", "/admin/surveys", "/admin/delivery", "/account", "/engagement"]  # fmt: skip
 DASHBOARD = {"/dashboard", "/dashboard/breakdown", "/dashboard/loyalty", "/dashboard/after-sale", "/dashboard/at-risk",
              "/contacts",
-             "/contacts?q=person", "/cases", "/responses", "/responses.csv"}  # fmt: skip
+             "/contacts?q=person", "/cases", "/cases/recovery", "/responses", "/responses.csv"}  # fmt: skip
 EXPECTED = {
     "alice@example.com": {page: 200 for page in PAGES},  # admin
     "ana@example.com": {page: 403 if page.startswith("/admin") else 200 for page in PAGES},  # analyst
