@@ -189,3 +189,32 @@ async def test_the_demo_shows_one_stale_translation_and_leaves_the_real_surveys_
     assert "The English text of 1 translation changed after it was translated." in page
     assert page.count('<strong class="stale">') == 1
     assert '<code lang="en">Completely satisfied</code>' in page and '<code lang="sl">Zelo dobro</code>' in page
+
+
+CSAT_OLD = 'en = "How satisfied are you with your recent experience with {company}?"'
+CSAT_NEW = 'en = "How satisfied are you with your last contact with {company}?"'
+
+
+@pytest.mark.parametrize(
+    ("setting", "question"),
+    [
+        ("send", "Jak ocenia Pan/Pani ostatnią obsługę w firmie Acme?"),
+        ("english", "How satisfied are you with your last contact with Acme?"),
+    ],
+)
+async def test_a_polish_customer_gets_the_stale_question_as_the_setting_says(database_url, tmp_path, setting, question):
+    from tests.conftest import sent_invitation, survey_url
+
+    folder = copy_surveys(tmp_path)
+    path = folder / "csat.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(CSAT_OLD, CSAT_NEW), encoding="utf-8")
+    app = await started(database_url, folder, PULSE_STALE_TRANSLATIONS=setting)
+    async with LifespanManager(app):
+        settings = app.state.settings
+        invitation = await sent_invitation(settings, app.state.catalog)  # a contact whose language is pl
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            page = await http.get(survey_url(settings, invitation.id))
+    assert page.status_code == 200
+    assert '<html lang="pl"' in page.text
+    assert question in page.text
+    assert "Bardzo dobrze" in page.text  # the scale's labels were not changed: still Polish
