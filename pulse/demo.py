@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.connection import connections
 
-from pulse import accounts, followups
+from pulse import accounts, followups, themes_demo
 from pulse.catalog import Catalog, Survey
 from pulse.models import (
     Contact,
@@ -279,6 +279,8 @@ async def load_demo(
             comment = rng.choice(COMMENTS[tone]) if rng.random() < 0.3 else ""
             response_id = next_ids["resp"]
             next_ids["resp"] += 1
+            if comment:  # the same draws as before; the words in the customer's language
+                comment = themes_demo.comment(tone, locale, response_id, seed)
             if band.unhappy:  # no complaint is orphaned, in the demo either
                 case_rows.append(
                     _demo_case(rng, response_id, number, teams[team_slug], survey.id, score, answered_at, now, tz_org)
