@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pulse.catalog import Catalog, Question, Survey, load_catalog
+from pulse.catalog import Catalog, CatalogError, Question, Survey, load_catalog
 from pulse.settings import LOCALES, Settings
 
 SOURCES_DIR = "translated-from"
@@ -63,14 +63,15 @@ def sources_path(directory: str | Path, survey_id: str) -> Path:
 
 
 def read_sources(directory: str | Path, survey_id: str) -> dict[str, dict[str, str]]:
-    """{locale: {key: hash}} recorded for a survey; empty when nothing is recorded yet."""
+    """{locale: {key: hash}} recorded for a survey; empty when nothing is recorded yet (CatalogError if unreadable)."""
     path = sources_path(directory, survey_id)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{SOURCES_DIR}/{path.name}: not valid TOML: {error}") from None
+        label = f"{Path(directory).name}/{SOURCES_DIR}/{path.name}"
+        raise CatalogError([f"{label}: (file): not valid TOML: {error}"]) from None
     return {
         locale: {str(k): str(v) for k, v in table.items()}
         for locale, table in data.items()

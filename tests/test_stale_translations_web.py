@@ -218,3 +218,25 @@ async def test_a_polish_customer_gets_the_stale_question_as_the_setting_says(dat
     assert '<html lang="pl"' in page.text
     assert question in page.text
     assert "Bardzo dobrze" in page.text  # the scale's labels were not changed: still Polish
+
+
+async def test_a_damaged_record_is_named_on_the_page_in_the_api_and_by_the_check(site, folder):
+    from tests.test_cli import pulse
+
+    (folder / "translated-from" / "nps.toml").write_text("[pl\n", encoding="utf-8")
+    async with sign_in(site, "alice@example.com") as alice:
+        page = await alice.get("/admin/surveys")
+        assert page.status_code == 200
+        assert "The record of which English text each translation was made from cannot be read:" in page.text
+        assert "surveys/translated-from/nps.toml: (file): not valid TOML" in page.text
+        assert (await alice.get("/admin/surveys/translations/pl")).status_code == 409
+    key = await make_key("analytics:read")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=site), base_url="http://testserver") as api:
+        reply = await api.get("/api/v1/surveys/translations", headers={"authorization": f"Bearer {key}"})
+    assert reply.status_code == 409
+    assert reply.json()["error"].startswith(
+        "The record of translated texts cannot be read: surveys/translated-from/nps.toml: (file): not valid TOML"
+    )
+    check = pulse("surveys", "check", PULSE_SURVEYS_DIR=str(folder))
+    assert check.returncode == 1
+    assert "  surveys/translated-from/nps.toml: (file): not valid TOML" in check.stderr

@@ -340,6 +340,7 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
                 "unrecorded), per survey, language and key, and what PULSE_STALE_TRANSLATIONS sends.",
                 "analytics:read",
                 [_q("lang", "Only this language.", schema={"type": "string", "enum": ["pl", "it", "sl"]})],
+                errors=(400, 401, 403, 409),
             )
         },
         "/api/v1/surveys/translations/{locale}": {
@@ -352,6 +353,7 @@ def _paths(customer: dict, dimensions: dict) -> dict[str, dict[str, dict]]:
                     _q("format", "po (default) or xliff.", schema={"type": "string", "enum": ["po", "xliff"]}),
                 ],
                 content="text/x-gettext-translation",
+                errors=(400, 401, 403, 409),
             )
         },
         "/api/v1/trends": {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -10,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pulse import audit, translation_files, translations
-from pulse.errors import BadRequest, PulseError
+from pulse.catalog import CatalogError
+from pulse.errors import BadRequest, Conflict, PulseError
 from pulse.i18n import N_
 from pulse.translations import STALE, TRANSLATED, UNRECORDED
 from pulse.web.auth import CSRF_FIELD, api_key, check_csrf
@@ -19,12 +22,26 @@ from pulse.web.dashboard import Page, page
 MEDIA = {"po": "text/x-gettext-translation; charset=utf-8", "xliff": "application/xliff+xml; charset=utf-8"}
 SUFFIX = {"po": "po", "xliff": "xlf"}
 NO_FILE = N_("Choose a PO or XLIFF file to import.")
+UNREADABLE_RECORD = N_("The record of translated texts cannot be read: %(problem)s")
+
+
+@contextlib.contextmanager
+def _record_readable() -> Iterator[None]:
+    """A damaged surveys/translated-from file is the server's state, not the request's: 409 with what to repair."""
+    try:
+        yield
+    except CatalogError as error:
+        raise Conflict(UNREADABLE_RECORD, problem="; ".join(error.messages)) from None
 
 
 def page_context(p: Page) -> dict:
     """What the Surveys page shows of translations: per survey and language the stale and unrecorded counts,
     and the stale texts themselves."""
-    found = translations.report(p.state.catalog, p.state.settings.surveys_dir)
+    try:
+        found = translations.report(p.state.catalog, p.state.settings.surveys_dir)
+        unreadable = None
+    except CatalogError as error:  # the page still lists the surveys, and says what to repair
+        found, unreadable = [], "; ".join(error.messages)
     counts = Counter((e.survey_id, e.locale, e.state) for e in found)
     return {
         "translated_locales": TRANSLATED,
@@ -38,6 +55,7 @@ def page_context(p: Page) -> dict:
         "stale_entries": [e for e in found if e.state == STALE],
         "unrecorded_count": sum(1 for e in found if e.state == UNRECORDED),
         "stale_in_english": p.state.settings.stale_translations == "english",
+        "record_error": unreadable,
         "imported": None,
         "import_error": None,
     }
@@ -59,7 +77,8 @@ def _format(request: Request) -> str:
 
 def _file(request: Request, locale: str, fmt: str) -> Response:
     state = request.app.state
-    data = translation_files.export(state.catalog, state.settings.surveys_dir, locale, fmt)
+    with _record_readable():
+        data = translation_files.export(state.catalog, state.settings.surveys_dir, locale, fmt)
     name = f"surveys-{locale}.{SUFFIX[fmt]}"
     headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store"}
     return Response(data, media_type=MEDIA[fmt], headers=headers)
@@ -89,9 +108,10 @@ async def upload(request: Request) -> Response:
             raise BadRequest(translation_files.NOT_A_LANGUAGE, choices=", ".join(TRANSLATED))
         fmt = "xliff" if name.lower().endswith((".xlf", ".xliff")) else None
         state = p.state
-        result = translation_files.import_file(
-            state.catalog, state.settings.surveys_dir, data, locale=expected, fmt=fmt
-        )
+        with _record_readable():
+            result = translation_files.import_file(
+                state.catalog, state.settings.surveys_dir, data, locale=expected, fmt=fmt
+            )
     except PulseError as refused:
         return surveys_page(p, {"import_error": refused.localized(p.locale)}, status_code=refused.status_code)
     counts = {
@@ -116,7 +136,9 @@ async def api_state(request: Request) -> Response:
     wanted = request.query_params.get("lang")
     if wanted is not None and wanted not in TRANSLATED:
         raise BadRequest(f"lang must be one of {', '.join(TRANSLATED)}, not {wanted!r}.")
-    found = [e for e in translations.report(state.catalog, state.settings.surveys_dir) if wanted in (None, e.locale)]
+    with _record_readable():
+        found = translations.report(state.catalog, state.settings.surveys_dir)
+    found = [e for e in found if wanted in (None, e.locale)]
     counts = Counter(e.state for e in found)
     return JSONResponse(
         {
