@@ -31,6 +31,7 @@ XLIFF_NS = "urn:oasis:names:tc:xliff:document:1.2"
 MAX_BYTES = 2_000_000  # a language of every survey is a few tens of kilobytes
 NOT_A_LANGUAGE = N_("Choose one of the languages surveys are translated into: %(choices)s.")
 NO_LANGUAGE = N_("The file does not say which language it is for (its Language header is empty).")
+UNTRANSLATED_LANGUAGE = N_("This file is for %(found)s, a language surveys are not translated into (%(choices)s).")
 OTHER_LANGUAGE = N_("This file is for %(found)s, not %(expected)s: import it as %(found)s, or choose its own file.")
 UNKNOWN_KEYS = N_("The file has texts no survey has: %(keys)s. Export a fresh file and translate that one.")
 UNREADABLE = N_("The file is not a PO or XLIFF 1.2 file Pulse can read: %(problem)s")
@@ -111,7 +112,7 @@ class Unit:
 def _read_po(data: bytes) -> tuple[str | None, list[Unit]]:
     try:
         po = read_po(io.BytesIO(data), abort_invalid=True)
-    except (PoFileError, ValueError, UnicodeDecodeError) as error:
+    except (PoFileError, ValueError, UnicodeDecodeError, LookupError) as error:  # LookupError: unknown charset
         raise BadRequest(UNREADABLE, problem=str(error) or type(error).__name__) from None
     units = [
         Unit(str(m.context or ""), str(m.id), str(m.string or ""), m.fuzzy)
@@ -120,7 +121,7 @@ def _read_po(data: bytes) -> tuple[str | None, list[Unit]]:
     ]
     if any(isinstance(m.id, tuple | list) for m in po):
         raise BadRequest(UNREADABLE, problem="survey texts have no plural forms")
-    return (str(po.locale) if po.locale else None), units
+    return (dict(po.mime_headers).get("Language") or "").strip() or None, units
 
 
 def _read_xliff(data: bytes) -> tuple[str | None, list[Unit]]:
@@ -195,9 +196,10 @@ def import_file(
     if not found:
         raise BadRequest(NO_LANGUAGE)
     found = found.replace("-", "_").split("_")[0].lower()
+    if found not in TRANSLATED:
+        raise BadRequest(UNTRANSLATED_LANGUAGE, found=found[:20], choices=", ".join(TRANSLATED))
     if locale and found != locale:
         raise BadRequest(OTHER_LANGUAGE, found=found, expected=locale)
-    _check_locale(found)
     current = {e.context: e for e in translations.report(catalog, directory) if e.locale == found}
     unknown = sorted({u.context or "(no context)" for u in units} - current.keys())
     if unknown:

@@ -124,8 +124,16 @@ def test_a_file_without_a_language_or_in_english_or_not_a_po_file_is_refused(tmp
     with pytest.raises(BadRequest, match="does not say which language"):
         translation_files.import_file(catalog, folder, data)
     english = translation_files.export_po(catalog, folder, "pl").replace(b'"Language: pl\\n"', b'"Language: en\\n"')
-    with pytest.raises(BadRequest, match=r"Choose one of the languages surveys are translated into: pl, it, sl\."):
+    with pytest.raises(
+        BadRequest, match=r"This file is for en, a language surveys are not translated into \(pl, it, sl\)\."
+    ):
         translation_files.import_file(catalog, folder, english)
+    unknown = english.replace(b'"Language: en\\n"', b'"Language: xx\\n"')
+    with pytest.raises(BadRequest, match=r"This file is for xx, a language"):
+        translation_files.import_file(catalog, folder, unknown)
+    charset = translation_files.export_po(catalog, folder, "pl").replace(b"charset=utf-8", b"charset=nonsense")
+    with pytest.raises(BadRequest, match=r"not a PO or XLIFF 1\.2 file Pulse can read: unknown encoding: nonsense"):
+        translation_files.import_file(catalog, folder, charset)
     with pytest.raises(BadRequest, match=r"not a PO or XLIFF 1\.2 file"):
         translation_files.import_file(catalog, folder, b'msgid "unterminated\n')
 
