@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
     )
     app.state.settings = settings
     app.state.catalog = catalog
+    comment_themes.check(settings)  # a themes file that does not validate stops start-up too
     app.state.risk = risk
     app.state.templates = environment()
     app.state.templates.globals["static_url"] = static_files().url

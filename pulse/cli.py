@@ -639,6 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pulse.risk_backtest import add_commands as add_insights_commands
 
     add_insights_commands(commands)
+    from pulse.themes_evaluation import add_commands as add_themes_commands
+
+    add_themes_commands(commands)
     _add_debug(parser, top=True)
     return parser
 

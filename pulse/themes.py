@@ -12,6 +12,7 @@ each word and the themes of each distinct comment are kept in bounded caches.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,7 @@ RULE_KINDS = ("lemmas", "forms", "prefixes", "phrases")
 THEME_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 WORD = re.compile(r"[^\W_]+")  # letters and digits; apostrophes and hyphens split words ("l'app" -> "l", "app")
 CACHE_SIZE = 50_000  # distinct comments whose themes are remembered
+log = logging.getLogger("pulse.themes")
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -246,12 +248,27 @@ def _load(path: str, modified: float) -> Themes:
     return parse(file.read_bytes(), f"{file.parent.parent.name}/{FILE.as_posix()}")
 
 
+_last_good: dict[str, Themes] = {}
+
+
 def load(surveys_dir: str | Path) -> Themes:
-    """The themes of `<surveys_dir>/insights/themes.toml` (read again when the file changes), or none at all."""
+    """The themes of `<surveys_dir>/insights/themes.toml` (read again when the file changes), or none at all.
+
+    A file that does not validate raises CatalogError: at start-up that stops the app. When it is edited into a
+    broken state while the app runs, the pages keep the last good themes and the log says what is wrong.
+    """
     path = path_in(surveys_dir)
     if not path.is_file():
         return Themes(())
-    return _load(str(path), path.stat().st_mtime)
+    try:
+        found = _load(str(path), path.stat().st_mtime)
+    except CatalogError as error:
+        if str(path) not in _last_good:
+            raise
+        log.warning("themes file does not validate, keeping the last good one: %s", "; ".join(error.messages))
+        return _last_good[str(path)]
+    _last_good[str(path)] = found
+    return found
 
 
 # --- counting ---------------------------------------------------------------------------------------------------

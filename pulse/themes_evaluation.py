@@ -78,3 +78,45 @@ def table(themes: Themes, directory: Path = DATA_DIR) -> str:
         ]
         lines.append(f"| {theme_id} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cmd_check(settings, args) -> int:
+    """`pulse themes check`: validate the themes file; CatalogError (caught by main) lists every fault."""
+    from pulse.themes import load, path_in
+
+    path = path_in(settings.surveys_dir)
+    if not path.is_file():
+        print(f"No themes file at {path}: the themes page will say so.")
+        return 1
+    found = load(settings.surveys_dir)
+    print(f"{path}: {len(found)} themes, each with rules in {', '.join(LANGUAGES)}.")
+    return 0
+
+
+def cmd_evaluate(settings, args) -> int:
+    """`pulse themes evaluate`: precision / recall of the rules on the labelled comments, as a Markdown table."""
+    from pulse.themes import load
+
+    directory = Path(args.data) if args.data else DATA_DIR
+    missing = [lang for lang in LANGUAGES if not (directory / f"themes_{lang}.jsonl").is_file()]
+    if missing:
+        print(f"Error: no labelled comments for {', '.join(missing)} in {directory} (use --data DIR).")
+        return 1
+    found = load(settings.surveys_dir)
+    if not len(found):
+        print("Error: no themes file (surveys/insights/themes.toml) to evaluate.")
+        return 1
+    print("Precision / recall of each theme per language (labelled comments in " + str(directory) + "):\n")
+    print(table(found, directory))
+    return 0
+
+
+def add_commands(commands) -> None:
+    """`pulse themes check` and `pulse themes evaluate`, added to the CLI's subcommands."""
+    parser = commands.add_parser("themes", help="Check the comment themes, and measure them on labelled comments.")
+    actions = parser.add_subparsers(dest="themes_command", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="Validate surveys/insights/themes.toml; exit 1 with every fault found.")
+    check.set_defaults(func=cmd_check)
+    evaluate = actions.add_parser("evaluate", help="Print precision and recall per theme and language.")
+    evaluate.add_argument("--data", help="Folder of themes_<language>.jsonl (default: the repository's tests/data).")
+    evaluate.set_defaults(func=cmd_evaluate)

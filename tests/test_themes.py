@@ -199,3 +199,15 @@ def test_summary_counts_themes_by_score_band_and_week(shipped):
     assert [p["count"] for p in delivery["trend"]] == [0, 1, 1, 1, 0, 0]  # weeks from Monday 26 October to 30 November
     assert [e["group"] for e in delivery["examples"]] == ["unhappy", "top", "other"]
     assert result["themes"][0]["id"] in {"delivery", "staff_attitude"}  # the most unhappy comments first
+
+
+def test_a_file_broken_while_the_app_runs_keeps_the_last_good_themes(tmp_path):
+    folder = tmp_path / "surveys"
+    (folder / "insights").mkdir(parents=True)
+    path = folder / themes.FILE
+    path.write_text(NEW_THEME, encoding="utf-8")
+    assert [t.id for t in themes.load(folder)] == ["parking"]
+    path.write_text(NEW_THEME.replace('id = "parking"', 'id = "Parking!"') + "\n# edited\n", encoding="utf-8")
+    assert [t.id for t in themes.load(folder)] == ["parking"]  # the log says what is wrong
+    with pytest.raises(CatalogError):
+        themes.parse(path.read_bytes(), "themes.toml")

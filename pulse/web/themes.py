@@ -227,3 +227,8 @@ ROUTES = [
     Route("/dashboard/themes", dashboard_themes, name="dashboard_themes"),
     Route("/api/v1/insights/themes", api_themes, methods=["GET"], name="api_themes"),
 ]
+
+
+def check(settings) -> None:
+    """Read the themes file once at start-up: one that does not validate stops the app with its faults listed."""
+    themes.load(settings.surveys_dir)
