@@ -49,7 +49,7 @@ async def test_the_surveys_page_shows_each_stale_translation_to_admins_only(site
     assert text.count('<strong class="stale">1 stale</strong>') == 3  # nps, in pl, it and sl
     assert "The English texts of 3 translations changed after they were translated." in text
     assert "Until they are updated, Pulse sends them as they are." in text
-    assert f"<code>{CONTEXT}</code>" in text
+    assert f'<code class="wraps">{CONTEXT}</code>' in text
     assert f'<code lang="en">{ENGLISH}</code>' in text
     assert "Jak bardzo prawdopodobne jest, że poleci Pan/Pani firmę {company}" in text
     assert 'href="/admin/surveys/translations/pl?format=po"' in text
