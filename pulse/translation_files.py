@@ -243,7 +243,7 @@ def import_file(
         for survey_id, sources in recorded.items():
             survey = edited.get(survey_id)
             assert survey is not None
-            translations.write_sources(directory, survey_id, translations._ordered(survey, sources))
+            translations.write_sources(directory, survey_id, translations.in_file_order(survey, sources))
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 from pulse.catalog import Catalog, CatalogError, Question, Survey, load_catalog
 from pulse.settings import LOCALES, Settings
 
+log = logging.getLogger("pulse")
 SOURCES_DIR = "translated-from"
 TRANSLATED = tuple(locale for locale in LOCALES if locale != "en")
 CURRENT, STALE, UNRECORDED = "current", "stale", "unrecorded"
@@ -150,12 +152,12 @@ def mark_current(
         for entry in before:
             sources.setdefault(entry.locale, {})[entry.key] = source_hash(entry.english)
         if before:
-            write_sources(directory, survey.id, _ordered(survey, sources))
+            write_sources(directory, survey.id, in_file_order(survey, sources))
         changed.extend(e for e in before if e.state != CURRENT)
     return changed
 
 
-def _ordered(survey: Survey, sources: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+def in_file_order(survey: Survey, sources: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
     """The record in file order, without keys the survey no longer has."""
     order = [key for key, _ in texts(survey.definition)]
     return {locale: {k: sources[locale][k] for k in order if k in sources.get(locale, {})} for locale in TRANSLATED}
@@ -205,8 +207,20 @@ def in_english_where_stale(catalog: Catalog, directory: str | Path) -> Catalog:
 
 
 def for_sending(catalog: Catalog, settings: Settings) -> Catalog:
-    """The catalog the app and the workers send from: stale translations in English when the setting asks so."""
-    if settings.stale_translations == "english":
+    """The catalog the app and the workers send from: stale translations in English when the setting asks so.
+
+    Logs one warning at start-up when a translation is stale, so it is seen even by those who never run the check.
+    """
+    stale = sum(1 for e in report(catalog, settings.surveys_dir) if e.state == STALE)
+    if stale:
+        sent = "the English text is sent instead" if settings.stale_translations == "english" else "sent as they are"
+        log.warning(
+            "%d survey translation(s) are stale, %s (PULSE_STALE_TRANSLATIONS=%s): `pulse surveys check` lists them",
+            stale,
+            sent,
+            settings.stale_translations,
+        )
+    if stale and settings.stale_translations == "english":
         return in_english_where_stale(catalog, settings.surveys_dir)
     return catalog
 

@@ -9,7 +9,7 @@ import pytest
 import tomlkit
 
 from pulse import translations
-from pulse.catalog import load_catalog, localized
+from pulse.catalog import CatalogError, load_catalog, localized
 from pulse.settings import SettingsError
 from pulse.translations import CURRENT, STALE, UNRECORDED
 from tests.conftest import make_settings
@@ -140,3 +140,18 @@ def test_stale_translations_are_sent_as_they_are_by_default_and_in_english_when_
 def test_a_bad_stale_translations_setting_stops_start_up_with_a_sentence():
     with pytest.raises(SettingsError, match="PULSE_STALE_TRANSLATIONS must be send or english, not 'maybe'"):
         make_settings("sqlite://x.sqlite3", PULSE_STALE_TRANSLATIONS="maybe")
+
+
+def test_start_up_warns_once_about_stale_translations_and_refuses_a_damaged_record(tmp_path, caplog):
+    folder = copy_surveys(tmp_path)
+    change_english(folder)
+    settings = make_settings("sqlite://x.sqlite3", PULSE_SURVEYS_DIR=str(folder))
+    with caplog.at_level("WARNING", logger="pulse"):
+        translations.for_sending(load_catalog(folder), settings)
+    assert [r.getMessage() for r in caplog.records] == [
+        "3 survey translation(s) are stale, sent as they are (PULSE_STALE_TRANSLATIONS=send): "
+        "`pulse surveys check` lists them"
+    ]
+    (folder / translations.SOURCES_DIR / "nps.toml").write_text('[pl]\n"title" = \n', encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"surveys/translated-from/nps\.toml: \(file\): not valid TOML"):
+        translations.for_sending(load_catalog(folder), settings)
