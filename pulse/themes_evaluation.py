@@ -33,9 +33,10 @@ class Score:
         return self.found / (self.found + self.missed) if self.found + self.missed else None
 
 
-def labelled(language: str, directory: Path = DATA_DIR) -> list[tuple[str, set[str]]]:
-    """The labelled comments of one language."""
-    path = directory / f"themes_{language}.jsonl"
+def labelled(language: str, directory: Path = DATA_DIR, name: str = "themes") -> list[tuple[str, set[str]]]:
+    """The labelled comments of one language: `name` "themes" (the rules were tuned on these) or
+    "themes_holdout" (written after the rules were frozen, never used to tune them)."""
+    path = directory / f"{name}_{language}.jsonl"
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -44,10 +45,10 @@ def labelled(language: str, directory: Path = DATA_DIR) -> list[tuple[str, set[s
     return rows
 
 
-def evaluate(themes: Themes, language: str, directory: Path = DATA_DIR) -> dict[str, Score]:
+def evaluate(themes: Themes, language: str, directory: Path = DATA_DIR, name: str = "themes") -> dict[str, Score]:
     """Per theme id (and "all", micro-averaged), the score of the rules on one language's labelled set."""
     counts = {theme.id: [0, 0, 0] for theme in themes}
-    for text, expected in labelled(language, directory):
+    for text, expected in labelled(language, directory, name):
         got = themes.classify(text, language)
         for theme_id, tally in counts.items():
             if theme_id in got and theme_id in expected:
@@ -65,10 +66,10 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-def table(themes: Themes, directory: Path = DATA_DIR) -> str:
+def table(themes: Themes, directory: Path = DATA_DIR, name: str = "themes") -> str:
     """A Markdown table: precision / recall per theme (rows) and language (columns), and the comment counts."""
-    results = {language: evaluate(themes, language, directory) for language in LANGUAGES}
-    sizes = {language: len(labelled(language, directory)) for language in LANGUAGES}
+    results = {language: evaluate(themes, language, directory, name) for language in LANGUAGES}
+    sizes = {language: len(labelled(language, directory, name)) for language in LANGUAGES}
     header = "| Theme | " + " | ".join(f"{lang} (n={sizes[lang]})" for lang in LANGUAGES) + " |"
     lines = [header, "|---" * (len(LANGUAGES) + 1) + "|"]
     for theme_id in [theme.id for theme in themes] + ["all"]:
@@ -106,8 +107,12 @@ def cmd_evaluate(settings, args) -> int:
     if not len(found):
         print("Error: no themes file (surveys/insights/themes.toml) to evaluate.")
         return 1
-    print("Precision / recall of each theme per language (labelled comments in " + str(directory) + "):\n")
+    print(f"Precision / recall of each theme per language, labelled comments in {directory}.\n")
+    print("The set the rules were tuned on (themes_<language>.jsonl):\n")
     print(table(found, directory))
+    if all((directory / f"themes_holdout_{lang}.jsonl").is_file() for lang in LANGUAGES):
+        print("\nHeld out, never used to tune the rules (themes_holdout_<language>.jsonl):\n")
+        print(table(found, directory, "themes_holdout"))
     return 0
 
 

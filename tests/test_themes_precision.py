@@ -52,3 +52,12 @@ def test_the_table_names_every_theme_and_language(shipped):
         assert f"| {theme.id} |" in text
     for language in LANGUAGES:
         assert f"{language} (n=" in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_comments_held_out_from_tuning_stay_above_a_looser_floor(shipped, language):
+    """25 comments per language written after the rules were frozen: too few for per-theme floors, so the
+    micro-averaged figures only (measured: precision 78-82%, recall 83-96%)."""
+    scores = themes_evaluation.evaluate(shipped, language, name="themes_holdout")
+    assert scores["all"].precision >= 0.70
+    assert scores["all"].recall >= 0.75
