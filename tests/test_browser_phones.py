@@ -31,6 +31,7 @@ PAGES = [
     ("loyalty", "/dashboard/loyalty", "admin", (PHONE,), TABLE),
     ("at-risk", "/dashboard/at-risk", "admin", (PHONE,), TABLE),
     ("after-sale", "/dashboard/after-sale", "admin", (PHONE,), NO_TABLE),
+    ("themes", "/dashboard/themes?survey=nps", "admin", (PHONE,), TABLE),
     ("contacts", "/contacts?q=a", "admin", (PHONE,), TABLE),
     ("contact", "/contacts/{contact}", "admin", (PHONE,), NO_TABLE),
     ("cases", "/cases", "admin", (PHONE,), TABLE),

@@ -220,6 +220,7 @@ PAGES = [
     ("loyalty", "/dashboard/loyalty", "admin"),
     ("at-risk", "/dashboard/at-risk", "admin"),
     ("after-sale", "/dashboard/after-sale?survey=nps", "admin"),
+    ("themes", "/dashboard/themes?survey=nps", "admin"),
     ("contacts", "/contacts?q=a", "admin"),
     ("contact", "/contacts/{contact}", "admin"),
     ("contact-erase", "/contacts/{contact}/erase", "admin"),

@@ -61,3 +61,9 @@ def test_comments_held_out_from_tuning_stay_above_a_looser_floor(shipped, langua
     scores = themes_evaluation.evaluate(shipped, language, name="themes_holdout")
     assert scores["all"].precision >= 0.70
     assert scores["all"].recall >= 0.75
+
+
+def test_the_readme_shows_the_current_tables(shipped):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert themes_evaluation.table(shipped) in readme
+    assert themes_evaluation.table(shipped, name="themes_holdout") in readme
