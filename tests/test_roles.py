@@ -8,11 +8,13 @@ from pulse.models import Contact, FollowUpCase
 from tests.conftest import old_nonce, sent_invitation, sign_in, survey_url
 
 PAGES = ["/dashboard", "/dashboard/breakdown", "/dashboard/loyalty", "/dashboard/after-sale", "/dashboard/at-risk",
+         "/dashboard/themes",
          "/contacts",
          "/contacts?q=person", "/cases", "/cases/recovery", "/responses", "/responses.csv", "/admin/users",
          "/admin/teams",
          "/admin/api-keys", "/admin/surveys", "/admin/delivery", "/account", "/engagement"]  # fmt: skip
 DASHBOARD = {"/dashboard", "/dashboard/breakdown", "/dashboard/loyalty", "/dashboard/after-sale", "/dashboard/at-risk",
+             "/dashboard/themes",
              "/contacts",
              "/contacts?q=person", "/cases", "/cases/recovery", "/responses", "/responses.csv"}  # fmt: skip
 EXPECTED = {

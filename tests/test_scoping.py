@@ -230,6 +230,7 @@ DASHBOARD_PAGES = [
     "/responses",
     "/responses.csv",
     "/engagement",
+    "/dashboard/themes",
 ]
 
 
@@ -239,6 +240,7 @@ DASHBOARD_MODULES = (
     "pulse.web.cases",
     "pulse.web.explore",
     "pulse.web.engagement",
+    "pulse.web.themes",
 )
 
 
