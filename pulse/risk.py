@@ -82,12 +82,30 @@ def unhappy_sql(catalog: Catalog, params: list) -> str:
     return "(" + (" OR ".join(parts) or "1 = 0") + ")"
 
 
-def _resolved_sql(as_of_param: str = "?") -> str:
-    """A resolved case about answer `r` as of a moment: resolved, and last changed before it (a case's change
-    time stands in for its resolution time: the demo and most cases are not edited after they are resolved)."""
+def _closings_sql() -> str:
+    """Per case, its last status note to resolved or closed_no_action: one grouped read of the notes (no index on
+    case_note.case_id is needed, as a correlated lookup per case would)."""
+    to = "json_extract(data, '$.to')" if db.dialect() == "sqlite" else "(data::jsonb ->> 'to')"
     return (
-        "EXISTS (SELECT 1 FROM followup_case f WHERE f.response_id = r.id AND f.status = 'resolved'"
-        f" AND f.updated_at < {as_of_param})"
+        "(SELECT case_id, MAX(created_at) AS closed_at FROM case_note WHERE kind = 'status'"
+        f" AND {to} IN ('resolved', 'closed_no_action') GROUP BY case_id)"
+    )
+
+
+def _closed_cases_sql() -> str:
+    """`followup_case f` with `closed_at`: when it was last closed by its status notes, else (closed before Pulse
+    kept status notes, or loaded without them) its last change."""
+    return (
+        "(SELECT f.*, COALESCE(n.closed_at, f.updated_at) AS closed_at FROM followup_case f"
+        f" LEFT JOIN {_closings_sql()} n ON n.case_id = f.id)"
+    )
+
+
+def _resolved_sql() -> str:
+    """The answers with a case resolved before the moment bound to its `?` (for `r.id NOT IN …`)."""
+    return (
+        f"(SELECT f.response_id FROM {_closed_cases_sql()} f WHERE f.response_id IS NOT NULL"
+        " AND f.status = 'resolved' AND f.closed_at < ?)"
     )
 
 
@@ -184,7 +202,7 @@ async def _detractors(catalog, config: RiskConfig, as_of: datetime, team_ids, ad
     params.append(db.bound_time(as_of))
     rows = await db.fetch(
         "SELECT i.contact_id, r.id, r.survey_id, r.score, r.answered_at FROM response r"
-        f" JOIN invitation i ON i.id = r.invitation_id WHERE {where} AND NOT {_resolved_sql()}"
+        f" JOIN invitation i ON i.id = r.invitation_id WHERE {where} AND r.id NOT IN {_resolved_sql()}"
         " ORDER BY r.answered_at, r.id",
         params,
     )
@@ -250,9 +268,9 @@ async def _open_cases(config: RiskConfig, as_of: datetime, team_ids, add) -> Non
     teams = _teams("team_id", team_ids, params)
     rows = await db.fetch(
         "SELECT contact_id, COUNT(*), MIN(created_at), MIN(due_at), MIN(id),"
-        " SUM(CASE WHEN due_at < ? THEN 1 ELSE 0 END) FROM followup_case"
+        f" SUM(CASE WHEN due_at < ? THEN 1 ELSE 0 END) FROM {_closed_cases_sql()} f"
         " WHERE contact_id IS NOT NULL AND created_at < ?"
-        f" AND (status IN (?, ?) OR updated_at >= ?){teams} GROUP BY contact_id",
+        f" AND (status IN (?, ?) OR closed_at >= ?){teams} GROUP BY contact_id",
         params,
     )
     for contact_id, count, oldest, due, case_id, overdue in rows:
@@ -300,8 +318,8 @@ SCORE_DROP = N_plural(
     "%(survey)s score %(score)s on %(date)s, down from %(earlier)s on average in %(num)s earlier answers.",
 )
 BELOW_SEGMENT = N_(
-    "%(survey)s score %(score)s on %(date)s, below the average of %(average)s among customers with"
-    " %(attribute)s %(segment)s."
+    "%(survey)s score %(score)s on %(date)s, below the average of %(average)s in the customer's segment"
+    " (%(attribute)s: %(segment)s)."
 )
 UNANSWERED = N_plural(
     "%(num)s survey sent since %(since)s and none answered; the last one on %(date)s.",

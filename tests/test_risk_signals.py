@@ -209,3 +209,15 @@ async def test_the_list_holds_those_at_the_threshold_riskiest_first(app, teams):
     listed = risk.listed(await risk.assess(app.state.catalog, config, NOW), config)
     names = dict(await Contact.all().values_list("id", "name"))
     assert [(names[r.contact_id], r.points) for r in listed] == [("two", 45), ("one", 45)]  # newer reason first
+
+
+async def test_a_case_counts_as_resolved_from_its_status_note_not_its_last_edit(app, teams):
+    from pulse.models import CaseNote
+
+    noted = await customer("noted")
+    low = await answer(noted, teams["warsaw"], "csat", 1, days_ago(30))
+    found = await case(noted, teams["warsaw"], low, "resolved", days_ago(30), changed=days_ago(2))  # edited lately
+    note = await CaseNote.create(case=found, kind="status", body="", data={"from": "open", "to": "resolved"})
+    await CaseNote.filter(id=note.id).update(created_at=days_ago(28))
+    assert "noted" not in await reasons(app, as_of=days_ago(10))  # resolved 28 days ago, whatever changed since
+    assert {"open_case", "detractor"} <= set((await reasons(app, as_of=days_ago(29)))["noted"])
