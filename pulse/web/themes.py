@@ -7,6 +7,7 @@ checks, and no answer of an employee leaves the server through this view.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 from starlette.requests import Request
@@ -54,6 +55,12 @@ async def read_comments(survey_id: str, team_ids: list[int] | None, start: date,
         themes.Comment(text, score, locale, day if isinstance(day, date) else date.fromisoformat(day))
         for text, score, locale, day in rows
     ]
+
+
+async def summarize(found: themes.Themes, survey, comments: list[themes.Comment], start: date, end: date) -> dict:
+    """pulse.themes.summarize in a worker thread: the first comments of a language load its dictionary (seconds for
+    Polish) and a long period reads thousands of comments; meanwhile the event loop keeps serving other requests."""
+    return await asyncio.to_thread(themes.summarize, found, survey, comments, start, end)
 
 
 def _ranges(survey) -> dict[str, str]:
@@ -126,7 +133,7 @@ async def dashboard_themes(request: Request) -> Response:
         return p.render("dashboard/themes.html", {**form, "summary": None, "notice": None}, status_code=400)
     found = themes.load(p.state.settings.surveys_dir)
     comments = await read_comments(survey.id, await _team_ids(p, team), start, end)
-    summary = themes.summarize(found, survey, comments, start, end)
+    summary = await summarize(found, survey, comments, start, end)
     ranges = _ranges(survey)
     names = {
         "unhappy": p.t("Unhappy scores (%(range)s)", range=ranges["unhappy"]),
@@ -197,7 +204,7 @@ async def api_themes(request: Request) -> Response:
             raise NotFound(N_("No such team."))
         ids = await subtree_ids(found_team.id)
     found = themes.load(state.settings.surveys_dir)
-    summary = themes.summarize(found, survey, await read_comments(survey.id, ids, start, end), start, end)
+    summary = await summarize(found, survey, await read_comments(survey.id, ids, start, end), start, end)
     return JSONResponse(
         {
             "survey": survey.id,
