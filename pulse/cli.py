@@ -474,6 +474,10 @@ def cmd_surveys_check(settings: Settings, args: argparse.Namespace) -> int:
     for survey in catalog:
         trigger = ", ".join(survey.trigger.touchpoint_types) if survey.trigger else "schedule"
         print(f"ok  {survey.source}: {survey.id} ({survey.kind}, {survey.scale_min}-{survey.scale_max}; {trigger})")
+    from pulse import risk_config
+
+    weights = risk_config.load(settings.surveys_dir)  # the at-risk weights: CatalogError with every fault too
+    print(f"ok  {weights.source}: customers-at-risk weights (listed from {weights.threshold} points)")
     from pulse.translation_commands import print_stale
 
     stale = print_stale(catalog, settings)

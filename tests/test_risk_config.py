@@ -73,3 +73,16 @@ def test_a_wrong_weights_file_stops_start_up(tmp_path, database_url):
     assert refused.value.messages == [
         "surveys/insights/risk.toml: detractor.weight: must be a whole number from 0 to 1000"
     ]
+
+
+def test_surveys_check_checks_the_weights_file_too(tmp_path):
+    from tests.test_cli import pulse
+
+    ok = pulse("surveys", "check")
+    assert "ok  surveys/insights/risk.toml: customers-at-risk weights (listed from 40 points)" in ok.stdout
+    surveys = tmp_path / "surveys"
+    shutil.copytree(ROOT / "surveys", surveys)
+    (surveys / "insights" / "risk.toml").write_text("threshold = 'high'\n")
+    bad = pulse("surveys", "check", PULSE_SURVEYS_DIR=str(surveys))
+    assert bad.returncode == 1
+    assert "  surveys/insights/risk.toml: threshold: must be a whole number from 1 to 1000" in bad.stderr
