@@ -419,13 +419,14 @@ class FollowUpCase(Model):
     # the one follow-up question after resolution (pulse/recovery.py): when Pulse decided it, and its invitation
     # (sent or skipped with a reason); a plain id, so erasing the customer's invitations leaves the case alone
     recovery_decided_at = fields.DatetimeField(null=True)
-    recovery_invitation_id = fields.IntField(null=True, db_index=True)
+    recovery_invitation_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "followup_case"
-        indexes = (("status", "due_at"), ("owner_id", "status"))
+        # the last two: a follow-up answer finds its case; the recovery report reads the cases opened in a period
+        indexes = (("status", "due_at"), ("owner_id", "status"), ("recovery_invitation_id",), ("created_at",))
 
 
 class CaseNote(Model):

@@ -1,6 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
+from tortoise.indexes import Index
 
 # Cases closed before this release are marked as decided, so the first run sends no follow-up question for
 # a case resolved months ago.
@@ -24,7 +25,15 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='FollowUpCase',
             name='recovery_invitation_id',
-            field=fields.IntField(null=True, db_index=True),
+            field=fields.IntField(null=True),
+        ),
+        ops.AddIndex(
+            model_name='FollowUpCase',
+            index=Index(fields=['recovery_invitation_id']),
+        ),
+        ops.AddIndex(
+            model_name='FollowUpCase',
+            index=Index(fields=['created_at']),
         ),
         ops.RunSQL(DECIDED, reverse_sql=ops.RunSQL.noop),
     ]
