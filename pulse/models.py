@@ -474,7 +474,9 @@ class OutboxMessage(Model):
 
     class Meta:
         table = "outbox_message"
-        indexes = (("status", "next_attempt_at"),)
+        # by invitation: cancelling a superseded invitation's e-mail (ingest) and erasing a person's; without it
+        # SQLite walks every pending e-mail for each batch of touchpoints (bench/README.md, ingest)
+        indexes = (("status", "next_attempt_at"), ("invitation_id",))
 
 
 class WorkerHeartbeat(Model):

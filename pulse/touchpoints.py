@@ -678,8 +678,10 @@ async def _store(
         )
         writes.statements.append(
             (
+                # by the invitation_id index (migration 0017): the unary + keeps SQLite off the status index, which
+                # would walk every pending e-mail of everybody
                 "UPDATE outbox_message SET status = 'cancelled' WHERE invitation_id IN"
-                f" ({db.marks(len(superseded))}) AND status = 'pending'",
+                f" ({db.marks(len(superseded))}) AND +status = 'pending'",
                 [tuple(superseded)],
             )
         )
