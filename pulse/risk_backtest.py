@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pulse import db, risk
+from pulse import db
 from pulse.catalog import Catalog
 from pulse.risk_config import RiskConfig
 
@@ -72,6 +72,8 @@ async def run(
     catalog: Catalog, config: RiskConfig, days: int, churn_days: int, now: datetime | None = None
 ) -> Backtest:
     """Flag customers as of `days` ago and count who then churned or was unhappy, flagged and overall."""
+    from pulse import risk  # here, not at the top: every `pulse` command builds this module's parser
+
     if churn_days > days:
         raise ValueError(f"--churn-days ({churn_days}) must not be more than --days ({days}): it must have passed.")
     now = now or datetime.now(UTC)
