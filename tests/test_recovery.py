@@ -278,3 +278,19 @@ async def test_a_bad_date_on_the_page_is_told_beside_its_field(mail_app, worked)
         assert page.status_code == 400
         assert 'id="error-from"' in page.text
         assert "2026-13-01" in page.text
+
+
+async def test_the_follow_up_waits_the_delay_then_leaves_the_customers_quiet_hours(
+    mail_app, mail_settings, catalog, org
+):
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    case = await unhappy_case(mail_app, mail_settings, catalog)  # a customer in Europe/Warsaw
+    warsaw = ZoneInfo("Europe/Warsaw")
+    resolved = datetime(2026, 12, 2, 21, 30, tzinfo=warsaw)  # + 24 h is 21:30 tomorrow, inside 20:00-08:00
+    settings = mail_settings.replace(quiet_hours=(time(20), time(8)), recovery_delay_hours=24)
+    asked = await recovery.offer(case, catalog, settings, now=resolved.astimezone(UTC))
+    assert asked is not None and asked.reason is None
+    assert asked.send_at == datetime(2026, 12, 4, 8, 0, tzinfo=warsaw)
+    assert await recovery.offer(case, catalog, settings, now=resolved.astimezone(UTC)) is None  # once
