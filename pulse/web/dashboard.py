@@ -514,11 +514,11 @@ async def loyalty_csv(request: Request) -> Response:
     )
 
 
-async def after_sale(request: Request) -> Response:
-    """Where loyalty erodes after the sale: the metric by days since the sale and by stage."""
-    p = await page(request, "dashboards")
+async def survey_period_form(p: Page, default_days: int) -> tuple:
+    """The filters of a page about one survey, a team and a period (after the sale, themes): the team, the filters
+    read, the survey shown, its answer counts per survey, and the form's context."""
     team, chosen = await _filters(p)
-    start, end = chosen.period(p.today(), 365)
+    start, end = chosen.period(p.today(), default_days)
     counts = await _answer_counts(p, team, start, end) if not chosen.errors else {}
     survey = _survey(p, chosen, counts)
     form = await _form(
@@ -534,6 +534,14 @@ async def after_sale(request: Request) -> Response:
         start=start,
         end=end,
     )
+    return team, chosen, survey, counts, form
+
+
+async def after_sale(request: Request) -> Response:
+    """Where loyalty erodes after the sale: the metric by days since the sale and by stage."""
+    p = await page(request, "dashboards")
+    team, chosen, survey, counts, form = await survey_period_form(p, 365)
+    start, end = form["start"], form["end"]
     if chosen.errors:
         return p.render("dashboard/after_sale.html", {**form, "figures": {}, "notice": None}, status_code=400)
     notice = await _no_answers(p, survey, counts, team)

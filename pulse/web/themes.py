@@ -24,15 +24,11 @@ from pulse.web.auth import api_key
 from pulse.web.dashboard import (
     DEFAULT_DAYS,
     Page,
-    _answer_counts,
-    _customer_surveys,
-    _filters,
-    _form,
-    _survey,
     _team_ids,
     _title,
     figure,
     page,
+    survey_period_form,
 )
 
 MOST_COMMENTS = 20_000  # the newest comments of the period a summary reads; a page stays quick on any database
@@ -112,23 +108,8 @@ def _figure(p: Page, summary: dict, labels: dict[str, str], names: dict[str, str
 async def dashboard_themes(request: Request) -> Response:
     """Themes of one survey's comments for a team and period: among unhappy and top scores, trend, examples."""
     p = await page(request, "dashboards")
-    team, chosen = await _filters(p)
-    start, end = chosen.period(p.today(), DEFAULT_DAYS)
-    counts = await _answer_counts(p, team, start, end) if not chosen.errors else {}
-    survey = _survey(p, chosen, counts)
-    form = await _form(
-        p,
-        chosen,
-        team,
-        ("survey", "team", "from", "to"),
-        start,
-        end,
-        survey=survey,
-        surveys=_customer_surveys(p),
-        title=_title(p, survey),
-        start=start,
-        end=end,
-    )
+    team, chosen, survey, _, form = await survey_period_form(p, DEFAULT_DAYS)
+    start, end = form["start"], form["end"]
     if chosen.errors:
         return p.render("dashboard/themes.html", {**form, "summary": None, "notice": None}, status_code=400)
     found = themes.load(p.state.settings.surveys_dir)
