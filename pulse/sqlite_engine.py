@@ -81,6 +81,14 @@ class SafeTransactionContext(SqliteTransactionContext):
 
 class ImmediateSqliteClient(SqliteClient):
     async def create_connection(self, with_db: bool) -> None:
+        if self._connection is None:
+            # Opened once here first: when the file cannot be opened, aiosqlite's failed connect leaves its thread
+            # to stop after the event loop may have closed (a command that fails at once), which then prints a
+            # second traceback under the sentence that says what is wrong.
+            try:
+                sqlite3.connect(self.filename).close()
+            except sqlite3.Error as exc:
+                raise OperationalError(exc) from exc
         try:
             await super().create_connection(with_db)
         except BaseException:

@@ -49,7 +49,7 @@ def one_sentence(result: subprocess.CompletedProcess, expected: str) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", ["serve", "migrate", "send-due"])
+@pytest.mark.parametrize("command", ["serve", "migrate", "send-due", "demo"])
 def test_a_missing_sqlite_folder_is_named(command, tmp_path):
     result = pulse(command, database_url=f"sqlite://{tmp_path}/missing/pulse.sqlite3")
     one_sentence(
