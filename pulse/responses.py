@@ -76,13 +76,15 @@ class Invited:
     channel: str | None = None
     stage: str | None = None
     occurred_at: datetime | None = None
+    recovery: bool = False  # a resolved case's follow-up question (pulse/recovery.py)
 
 
 # one statement with fixed text, not an ORM query with two joins: the token lookup is on every answer's path, and
 # building it through the ORM cost a quarter of the server's time under load (bench/README.md)
 _INVITED = (
     "SELECT i.id, i.survey_id, i.locale, c.attributes, c.first_purchase_at,"
-    " t.type, t.team_id, t.channel, t.stage, t.occurred_at"
+    " t.type, t.team_id, t.channel, t.stage, t.occurred_at,"
+    " EXISTS (SELECT 1 FROM followup_case f WHERE f.recovery_invitation_id = i.id)"
     " FROM invitation i JOIN contact c ON c.id = i.contact_id LEFT JOIN touchpoint t ON t.id = i.touchpoint_id"
     " WHERE i.id = ?"
 )
@@ -93,10 +95,12 @@ async def invited(invitation_id: int) -> Invited | None:
     rows = await db.fetch(_INVITED, [invitation_id])
     if not rows:
         return None
-    (id_, survey_id, locale, attributes, first_purchase_at, kind, team_id, channel, stage, occurred_at) = rows[0]
+    (id_, survey_id, locale, attributes, first_purchase_at, kind, team_id, channel, stage, occurred_at, recovery) = (
+        rows[0]
+    )
     return Invited(
         id_, survey_id, locale, db.as_json(attributes) or {}, db.as_datetime(first_purchase_at), kind, team_id,
-        channel, stage, db.as_datetime(occurred_at),
+        channel, stage, db.as_datetime(occurred_at), bool(recovery),
     )  # fmt: skip
 
 

@@ -88,6 +88,13 @@ async def test_a_resolved_case_asks_its_customer_once_in_their_language_and_the_
     assert i18n.translate("pl", mail.RECOVERY_LEAD) in text
     assert catalog.get("csat").question.text["pl"].replace("{company}", "Acme") in text  # the original question
     assert "/s/" in text and "?score=1" in text and "?score=5" in text  # and its scale
+    # its answer page asks the same above the question; the first invitation's page does not
+    asked_line = f'<p class="lead">{i18n.translate("pl", mail.RECOVERY_SUBJECT)}</p>'
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mail_app), base_url="http://testserver") as client:
+        page = await client.get(re.search(r"(/s/[^\s?]+)\?score=5", text).group(1) + "?score=5")
+        assert page.status_code == 200 and asked_line in page.text
+        assert catalog.get("csat").question.text["pl"].replace("{company}", "Acme") in page.text
+        assert asked_line not in (await client.get(survey_url(mail_settings, first.id))).text
 
     # the answer to it is linked to the case through its invitation, and recovers the customer (1 -> 5)
     await answer(mail_app, mail_settings, asked.id, 5, "Thank you, all fine now")

@@ -21,6 +21,7 @@ from pulse import fields, i18n, responses, tokens
 from pulse.catalog import Survey, localized
 from pulse.errors import BadRequest, NotFound, PulseError, TooManyRequests
 from pulse.i18n import N_, N_plural
+from pulse.mail import RECOVERY_SUBJECT
 from pulse.models import Contact, Invitation, Team
 from pulse.models import Response as Answer
 from pulse.outbox import suppress_scheduled
@@ -116,6 +117,7 @@ def _page(
         "stored": None,
         "proposed": None,
         "comment": "",
+        "lead": "",  # a line above the question: a case's follow-up asks whether the issue was resolved
         **(extra or {}),
         "nonce": nonce,
     }
@@ -170,7 +172,14 @@ async def _read_answer(request: Request, survey: Survey, subject: str, locale: s
 
 
 def _answered(
-    request: Request, survey: Survey, locale: str, answer: responses.Answer, outcome: str, action: str, subject: str
+    request: Request,
+    survey: Survey,
+    locale: str,
+    answer: responses.Answer,
+    outcome: str,
+    action: str,
+    subject: str,
+    lead: str = "",
 ) -> Response:
     """The truth about what was stored: "saved" only when the answer counts (now or once it settles)."""
     counts = outcome in responses.COUNTED
@@ -180,7 +189,7 @@ def _answered(
         if not counts:
             return JSONResponse({"status": "not_saved", "counts": False})
         return JSONResponse({"status": "saved", "counts": True, "score": answer.score})
-    extra = {"thanks": counts, "not_saved": not counts, "comment": answer.comment or ""}
+    extra = {"thanks": counts, "not_saved": not counts, "comment": answer.comment or "", "lead": lead}
     context = _page(request, survey, locale, subject, answer.score if counts else None, action, extra)
     return _answer_page(request, context, locale)
 
@@ -201,7 +210,10 @@ def _answer_page(request: Request, context: dict, locale: str) -> Response:
         return render(request, "public/answer.html", context, locale=locale)
     survey: Survey = context["survey"]
     lang_keep = context["lang_keep"].replace(quote_plus(nonce), _QUERY_NONCE_MARK)
-    key = (locale, survey.id, survey.checksum, context["score"], context["thanks"], context["not_saved"], lang_keep)
+    key = (
+        locale, survey.id, survey.checksum, context["score"], context["thanks"], context["not_saved"], context["lead"],
+        lang_keep,
+    )  # fmt: skip
     pages: dict[tuple, str] = request.app.state.answer_pages
     html = pages.get(key)
     if html is None:
@@ -247,12 +259,13 @@ async def survey_page(request: Request) -> Response:
     subject = f"invitation:{invitation.id}"
     # a language chosen on the page stays for the answer it sends
     action = request.url.path + (f"?lang={locale}" if request.query_params.get("lang") else "")
+    lead = i18n.translate(locale, RECOVERY_SUBJECT) if invitation.recovery else ""
     if request.method in {"GET", "HEAD"}:
         try:
             score = _score(request.query_params.get("score"), survey)
         except BadRequest:
             score = None  # a mangled link still shows the question
-        extra: dict = {}
+        extra: dict = {"lead": lead}
         if nonce := _reuse_nonce(request, subject):
             extra["nonce"] = nonce
         stored = await Answer.filter(invitation_id=invitation.id, discarded=False).first()
@@ -267,7 +280,7 @@ async def survey_page(request: Request) -> Response:
         await responses.flag(survey.id, responses.BAD_NONCE, invitation.id)
         raise
     outcome = await responses.answer_invitation(request.app.state.writer, invitation, survey, answer, settings)
-    return _answered(request, survey, locale, answer, outcome, action, subject)
+    return _answered(request, survey, locale, answer, outcome, action, subject, lead)
 
 
 async def link_page(request: Request) -> Response:
