@@ -167,6 +167,22 @@ async def allocate_ids(table: str, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
+def insert_sql(table: str, columns: tuple[str, ...], unless_exists: tuple[str, ...] = ()) -> str:
+    """The INSERT of one row of `columns`, with `?` placeholders; ON CONFLICT DO NOTHING on `unless_exists`."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks(len(columns))})'
+    if unless_exists:
+        key = ", ".join(f'"{c}"' for c in unless_exists)
+        sql += f" ON CONFLICT ({key}) DO NOTHING"
+    return sql
+
+
+def update_sql(table: str, columns: tuple[str, ...]) -> str:
+    """The UPDATE of `columns` of one row by id, with `?` placeholders (the id last)."""
+    sets = ", ".join(f'"{c}" = ?' for c in columns)
+    return f'UPDATE "{table}" SET {sets} WHERE "id" = ?'
+
+
 async def insert_many(
     table: str, columns: tuple[str, ...], rows: list[tuple], *, unless_exists: tuple[str, ...] = ()
 ) -> None:
@@ -179,15 +195,9 @@ async def insert_many(
     if not rows:
         return
     connection = connections.get("default")
+    sql = insert_sql(table, columns, unless_exists)
     if connection.capabilities.dialect == "postgres":
-        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-    else:
-        marks = ", ".join("?" for _ in columns)
-    names = ", ".join(f'"{c}"' for c in columns)
-    sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
-    if unless_exists:
-        key = ", ".join(f'"{c}"' for c in unless_exists)
-        sql += f" ON CONFLICT ({key}) DO NOTHING"
+        sql = _numbered(sql)
     await connection.execute_many(sql, rows)
 
 
@@ -204,13 +214,8 @@ async def update_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -
     if not rows:
         return
     connection = connections.get("default")
-    if connection.capabilities.dialect == "postgres":
-        sets = ", ".join(f'"{c}" = ${n}' for n, c in enumerate(columns, start=1))
-        where = f"${len(columns) + 1}"
-    else:
-        sets = ", ".join(f'"{c}" = ?' for c in columns)
-        where = "?"
-    await connection.execute_many(f'UPDATE "{table}" SET {sets} WHERE "id" = {where}', rows)
+    sql = update_sql(table, columns)
+    await connection.execute_many(_numbered(sql) if connection.capabilities.dialect == "postgres" else sql, rows)
 
 
 def _numbered(sql: str) -> str:
@@ -275,7 +280,7 @@ async def run_sqlite_batch(statements: list[tuple[str, list[tuple]]], *, commit:
     become Tortoise's, as from a query."""
     import sqlite3
 
-    from tortoise.exceptions import IntegrityError, OperationalError
+    from pulse.sqlite_engine import call_in_thread
 
     def run(raw: sqlite3.Connection) -> None:
         for sql, rows in statements:
@@ -284,12 +289,5 @@ async def run_sqlite_batch(statements: list[tuple[str, list[tuple]]], *, commit:
         if commit:
             raw.commit()
 
-    # the transaction's own lock, as Tortoise's execute_many takes it; aiosqlite has no public call that runs a
-    # function in its thread, `_execute` is what its own methods use
-    async with connections.get("default").acquire_connection() as connection:
-        try:
-            await connection._execute(run, connection._conn)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+    # under the transaction's own lock, as Tortoise's execute_many takes it
+    await call_in_thread(connections.get("default"), run)

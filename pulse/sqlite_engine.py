@@ -109,14 +109,21 @@ class ImmediateSqliteClient(SqliteClient):
         """Call `function` with the raw sqlite3 connection in aiosqlite's thread, under the connection lock that
         every Tortoise query and transaction takes: several statements for one hop to that thread and back, instead
         of a hop (and Tortoise's query machinery) per statement. sqlite3's errors become Tortoise's, as from a
-        query. aiosqlite has no public call for this; `_execute` is what its own methods use."""
-        async with self.acquire_connection() as connection:
-            try:
-                return await connection._execute(function, connection._conn)
-            except sqlite3.IntegrityError as exc:
-                raise IntegrityError(exc) from exc
-            except sqlite3.OperationalError as exc:
-                raise OperationalError(exc) from exc
+        query."""
+        return await call_in_thread(self, function)
+
+
+async def call_in_thread(client: Any, function: Callable[[sqlite3.Connection], T]) -> T:
+    """`function` with the raw sqlite3 connection in aiosqlite's thread, under `client`'s lock (the connection's,
+    or an open transaction's); sqlite3's errors become Tortoise's, as from a query. aiosqlite has no public call
+    for this; `_execute` is what its own methods use."""
+    async with client.acquire_connection() as connection:
+        try:
+            return await connection._execute(function, connection._conn)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
 
 
 client_class = ImmediateSqliteClient

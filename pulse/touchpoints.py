@@ -708,19 +708,14 @@ class _Writes:
         if not self.deferred:
             await db.insert_many(table, columns, rows, unless_exists=unless_exists)
         elif rows:
-            names = ", ".join(f'"{c}"' for c in columns)
-            sql = f'INSERT INTO "{table}" ({names}) VALUES ({db.marks(len(columns))})'
-            if unless_exists:
-                sql += " ON CONFLICT ({}) DO NOTHING".format(", ".join(f'"{c}"' for c in unless_exists))
-            self.statements.append((sql, rows))
+            self.statements.append((db.insert_sql(table, columns, unless_exists), rows))
 
     async def update(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         """UPDATE rows by id; each row is (value for each column..., id)."""
         if not self.deferred:
             await db.update_many(table, columns, rows)
         elif rows:
-            sets = ", ".join(f'"{c}" = ?' for c in columns)
-            self.statements.append((f'UPDATE "{table}" SET {sets} WHERE "id" = ?', rows))
+            self.statements.append((db.update_sql(table, columns), rows))
 
     async def commit(self) -> None:
         """Run what was gathered and COMMIT, in the same hop (SQLite); PostgreSQL commits when the block ends."""
