@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from tortoise.transactions import in_transaction
 
-from pulse import audit
+from pulse import audit, db
 from pulse.errors import BadRequest, Conflict
 from pulse.i18n import N_, N_plural
 from pulse.models import ApiKey, Team, User, UserTeam
@@ -161,7 +161,7 @@ async def find_api_key(secret: str) -> ApiKey | None:
     parts = secret.split("_")
     if len(parts) < 3 or parts[0] != "pulse":
         return None
-    key = await ApiKey.get_or_none(prefix=parts[1], revoked_at=None)
+    key = await ApiKey.get_or_none(prefix=parts[1], revoked_at=None, using_db=db.reader())
     if key is None or not hmac.compare_digest(key.key_hash, _key_hash(secret)):
         return None
     return key

@@ -11,6 +11,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
+from tortoise.connection import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from pulse import db, logs, translations, worker
@@ -21,6 +22,7 @@ from pulse.ratelimit import RateLimiter
 from pulse.rendering import environment
 from pulse.risk_config import load as load_risk_config
 from pulse.settings import Settings, load_settings
+from pulse.sqlite_engine import serving
 from pulse.web import (
     admin,
     analytics,
@@ -108,7 +110,11 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, run_worker
             if catcher:
                 catcher.start()
                 app.state.mail_catcher = catcher
-            async with app.state.writer.running(), worker.running(settings, catalog, enabled=run_worker):
+            async with (
+                serving(connections.get("default")),
+                app.state.writer.running(),
+                worker.running(settings, catalog, enabled=run_worker),
+            ):
                 try:
                     yield
                 finally:

@@ -106,8 +106,10 @@ async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
 
 async def _worker(settings: Settings) -> None:
     from tortoise import Tortoise
+    from tortoise.connection import connections
 
     from pulse import worker
+    from pulse.sqlite_engine import serving
 
     catalog = translations.for_sending(load_catalog(settings.surveys_dir), settings)
     stop = asyncio.Event()
@@ -125,7 +127,7 @@ async def _worker(settings: Settings) -> None:
         )
     await Tortoise.init(config=db.tortoise_config(settings.database_url))  # in this task: its context is ours
     try:
-        async with worker.running(settings, catalog):
+        async with serving(connections.get("default")), worker.running(settings, catalog):
             await stop.wait()
     finally:  # a database that hangs must not hold the exit (wait_for would wait for the cancelled close)
         closing = asyncio.ensure_future(Tortoise.close_connections())

@@ -27,6 +27,9 @@ SQLITE_PRAGMAS = {
     "synchronous": "FULL",
     "foreign_keys": "ON",
     "busy_timeout": "5000",
+    # Tortoise's default (16 KiB) truncates the log each time it restarts, so the next commit grows the file again
+    # (a costlier sync); 64 MiB keeps a busy log's file in place and still bounds what stays on disk.
+    "journal_size_limit": str(64 * 1024 * 1024),
 }
 
 
@@ -114,6 +117,29 @@ def thread_client() -> Any | None:
     return client if isinstance(client, ImmediateSqliteClient) else None
 
 
+def reader() -> Any:
+    """The connection for a read that need not see this task's uncommitted writes and must not wait for another
+    task's transaction: on SQLite, in a long-running process, its second connection (pulse.sqlite_engine.serving);
+    otherwise, and inside a transaction of this task, the default one."""
+    from pulse import sqlite_engine
+
+    client = connections.get("default")
+    second = sqlite_engine.READER
+    if second is not None and isinstance(client, sqlite_engine.ImmediateSqliteClient):
+        if second.filename == client.filename:
+            return second
+    return client
+
+
+async def read(sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of a raw query written with `?` placeholders, through `reader()`."""
+    client = reader()
+    if client is connections.get("default"):
+        return await fetch(sql, params)
+    _, rows = await client.execute_query(sql, list(params))
+    return [tuple(row) for row in rows]
+
+
 def dialect() -> str:
     """'sqlite' or 'postgres' for the open default connection."""
     return connections.get("default").capabilities.dialect
@@ -158,13 +184,30 @@ async def allocate_ids(table: str, count: int) -> list[int]:
             [count],
         )
         return [row["id"] for row in rows]
-    rows = await connection.execute_query_dict(
-        f"SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0),"
-        f" COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)) AS top",
-        [table],
-    )
+    rows = await connection.execute_query_dict(TOP_ID.format(table=table), [table])
     top = rows[0]["top"] or 0
     return list(range(top + 1, top + 1 + count))
+
+
+# SQLite: the largest id `table` has held (AUTOINCREMENT never hands out a deleted row's id again either)
+TOP_ID = (
+    "SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0),"
+    " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)) AS top"
+)
+
+
+def packed(columns: str) -> str:
+    """SQLite: a select list that returns all the rows as one JSON array of arrays (read with `unpacked`)."""
+    return f"json_group_array(json_array({columns}))"
+
+
+def unpacked(raw: Any, sql: str, params: list | tuple) -> list[list]:
+    """The rows of a query whose select list is `packed(...)`, on a raw sqlite3 connection in its thread.
+
+    sqlite3 lets go of the GIL for each step of a query and must take it back after, one step a row; while the
+    event loop runs Python, taking it back can wait up to the switch interval (5 ms). Packed, the whole result is
+    one step and one JSON text."""
+    return json.loads(raw.execute(sql, params).fetchone()[0])
 
 
 def insert_sql(table: str, columns: tuple[str, ...], unless_exists: tuple[str, ...] = ()) -> str:
@@ -276,11 +319,11 @@ async def run_sqlite_batch(statements: list[tuple[str, list[tuple]]], *, commit:
     """SQLite, inside the caller's transaction: run each (sql with `?` marks, rows) with executemany, in order,
     then COMMIT if asked, in one hop to aiosqlite's thread. A 1,000-event ingest writes six statements: one hop
     instead of seven, the rows bound by sqlite3 in one go, and the COMMIT not delayed by whatever else the event
-    loop is running. After a COMMIT here, the transaction's own commit finds nothing left to commit. Errors
-    become Tortoise's, as from a query."""
+    loop is running. After a COMMIT here, the transaction's own commit has nothing left to do, and takes no hop to
+    the thread to do it (pulse.sqlite_engine.ImmediateTransaction). Errors become Tortoise's, as from a query."""
     import sqlite3
 
-    from pulse.sqlite_engine import call_in_thread
+    from pulse.sqlite_engine import ImmediateTransaction, call_in_thread
 
     def run(raw: sqlite3.Connection) -> None:
         for sql, rows in statements:
@@ -290,4 +333,7 @@ async def run_sqlite_batch(statements: list[tuple[str, list[tuple]]], *, commit:
             raw.commit()
 
     # under the transaction's own lock, as Tortoise's execute_many takes it
-    await call_in_thread(connections.get("default"), run)
+    client = connections.get("default")
+    await call_in_thread(client, run)
+    if commit and isinstance(client, ImmediateTransaction):
+        client.committed_in_thread = True

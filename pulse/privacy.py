@@ -97,12 +97,12 @@ async def suppressed(secret_key: str, emails: Iterable[str], external_ids: Itera
     list is empty)."""
     # ingestion asks this for every batch: raw SQL, since building an IN of 2,000 terms through the ORM cost
     # more than the lookup itself
-    if not await db.fetch("SELECT 1 FROM suppression LIMIT 1"):
+    if not await db.read("SELECT 1 FROM suppression LIMIT 1"):
         return set()
     wanted = _digests(secret_key, emails, external_ids)
     if not wanted:
         return set()
-    rows = await db.fetch(f"SELECT digest FROM suppression WHERE digest IN ({db.marks(len(wanted))})", list(wanted))  # noqa: S608
+    rows = await db.read(f"SELECT digest FROM suppression WHERE digest IN ({db.marks(len(wanted))})", list(wanted))  # noqa: S608
     return {wanted[d] for (d,) in rows}
 
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import ConnectionWrapper
@@ -26,9 +29,18 @@ from tortoise.connection import get_connections
 from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 
 T = TypeVar("T")
+log = logging.getLogger("pulse.db")
 
 
 class ImmediateTransaction(SqliteTransactionWrapper):
+    committed_in_thread = False  # a call in SQLite's thread ended with the COMMIT (pulse.db.run_sqlite_batch)
+
+    async def commit(self) -> None:
+        if self.committed_in_thread and not self._finalized:
+            self._finalized = True  # nothing is left to commit: no hop to the thread for a COMMIT that does nothing
+            return
+        await super().commit()
+
     async def begin(self) -> None:
         try:
             if self._connection.in_transaction:  # left open by a COMMIT that failed: never commit it now
@@ -127,3 +139,103 @@ async def call_in_thread(client: Any, function: Callable[[sqlite3.Connection], T
 
 
 client_class = ImmediateSqliteClient
+
+
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log back into the database file in a thread of its own, so that a COMMIT of a
+    long-running process (`pulse serve`, `pulse worker`) only appends its pages to the log and syncs it.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that takes the log past `wal_autocheckpoint` pages (1,000
+    by default): that commit also copies every logged page back, syncs the database file, and only then returns.
+    A 1,000-event ingest writes more than 1,000 pages, so each of its commits paid for a checkpoint (about 60 % of
+    its COMMIT). Here a second connection checkpoints PASSIVE (it neither waits for nor blocks the writer) a moment
+    after the log last changed; a page written by several commits in that moment is copied back once. Durability is
+    unchanged: every COMMIT still syncs the log (synchronous=FULL), and the checkpoint syncs the file as SQLite's
+    own does. The serving connection keeps its automatic checkpoint as a backstop, at BACKSTOP pages, should this
+    thread fall behind or stop.
+    """
+
+    BACKSTOP = 10_000  # pages (40 MB of log at 4 KiB a page)
+    INTERVAL = 0.25  # seconds between looks at the log
+
+    def __init__(self, path: str, *, interval: float = INTERVAL) -> None:
+        self.path = path
+        self.interval = interval
+        self.checkpoints = 0  # checkpoints that copied pages back (the tests look)
+        # held while a look has the file open; it holds nothing between looks (a file system can be remounted)
+        self.busy = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pulse-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _log_state(self) -> tuple[int, int] | None:
+        """When the log was last written, and its size: unchanged means nothing new to copy back."""
+        try:
+            status = os.stat(f"{self.path}-wal")
+        except OSError:
+            return None
+        return (status.st_mtime_ns, status.st_size)
+
+    def _run(self) -> None:
+        seen = self._log_state()
+        failing = False  # said once, not four times a second
+        while not self._stop.wait(self.interval):
+            now = self._log_state()
+            if now is None or now == seen:
+                continue
+            seen = now
+            try:
+                with self.busy:
+                    connection = sqlite3.connect(self.path, isolation_level=None)
+                    try:
+                        connection.execute("PRAGMA synchronous = FULL")  # the file is synced before the log restarts
+                        *_, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    finally:
+                        connection.close()
+                if copied > 0:
+                    self.checkpoints += 1
+                failing = False
+            except sqlite3.Error as error:  # e.g. a full disk: the writer's own checkpoint remains
+                if not failing:
+                    log.warning("could not checkpoint the write-ahead log: %s", error)
+                failing, seen = True, None  # try again at the next look
+
+
+# The second connection of a long-running process (see `serving`): reads that must not queue behind another
+# task's write transaction go there (pulse.db.reader).
+READER: ImmediateSqliteClient | None = None
+CHECKPOINTER: WalCheckpointer | None = None
+
+
+@contextlib.asynccontextmanager
+async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) -> AsyncIterator[WalCheckpointer | None]:
+    """What a long-running process (`pulse serve`, `pulse worker`) adds on SQLite while the block runs: a
+    WalCheckpointer, and a second, read-only connection to the file. Tortoise has one connection per database, and a
+    transaction holds it from BEGIN to COMMIT: a request's first lookups (its API key, say) waited for whatever
+    transaction was open, a whole 1,000-event ingest among them. Through the second connection they read the last
+    committed state at once (WAL lets readers run beside the writer). Nothing for PostgreSQL (a pool) or :memory:."""
+    global READER, CHECKPOINTER
+    if not isinstance(client, ImmediateSqliteClient) or client.filename == ":memory:":
+        yield None
+        return
+    await call_in_thread(client, lambda raw: raw.execute(f"PRAGMA wal_autocheckpoint = {WalCheckpointer.BACKSTOP}"))
+    checkpointer = WalCheckpointer(client.filename, interval=interval)
+    checkpointer.start()
+    reader = ImmediateSqliteClient(client.filename, connection_name="reader", **{**client.pragmas, "query_only": "ON"})
+    previous, READER = READER, reader
+    previous_checkpointer, CHECKPOINTER = CHECKPOINTER, checkpointer
+    try:
+        yield checkpointer
+    finally:
+        READER, CHECKPOINTER = previous, previous_checkpointer
+        with contextlib.suppress(Exception):
+            await reader.close()
+        await asyncio.to_thread(checkpointer.stop)

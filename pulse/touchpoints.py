@@ -12,6 +12,7 @@ import io
 import json
 import re
 import secrets
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from functools import lru_cache
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
 from pulse import db, fields, i18n, privacy, rules
@@ -491,22 +493,26 @@ async def _store(
     concurrent = db.dialect() == "postgres"
     writes = _Writes(deferred=not concurrent)
     stamp = db.bound_time(now)  # `now` as stored, formatted once for the thousands of rows that carry it
+    pol = policy(settings)
+    longest = max([pol.fatigue_days] + [s.trigger.fatigue_days or 0 for s in catalog if s.trigger])
+    horizon = now - timedelta(days=longest)  # the earliest invitation a new one could collide with
+    reads = _Reads() if concurrent else await _Prefetched.load(events, horizon)
 
     # 1. replays: (source, external_id) already stored, or twice in this batch
-    fresh = await _unseen(events, outcomes)
+    fresh = await _unseen(events, outcomes, reads)
     if not fresh:
         return
 
     # 2. contacts: upsert by external id, the last event of the batch carrying the newest data
     keys = sorted({e.contact.external_id for e in fresh})
-    people = await _people(keys)
-    created = await _create_people([k for k in keys if k not in people], fresh, stamp, writes)
+    people = await reads.people(keys)
+    created = await _create_people([k for k in keys if k not in people], fresh, stamp, writes, reads)
     if concurrent:
         inserted = await db.stored_ids("contact", [p.id for p in created.values()])
         created = {k: p for k, p in created.items() if p.id in inserted}
         # the others are known, or were created first by a concurrent batch: wait for it and read them again
-        people = await _people(sorted(set(keys) - created.keys()), lock=True)
-        fresh = await _unseen(fresh, outcomes)  # what a batch we waited for stored is a replay now
+        people = await reads.people(sorted(set(keys) - created.keys()), lock=True)
+        fresh = await _unseen(fresh, outcomes, reads)  # what a batch we waited for stored is a replay now
         if not fresh:
             return
     people.update(created)
@@ -522,13 +528,13 @@ async def _store(
 
     # 3. teams: a team an event names for the first time is created (an admin names it properly later)
     slugs = sorted({e.team for e in fresh if e.team})
-    teams = await _teams(slugs)
+    teams = await reads.teams(slugs)
     if missing := [slug for slug in slugs if slug not in teams]:
         await Team.bulk_create([Team(slug=slug, name=slug) for slug in missing], ignore_conflicts=True)
-        teams = await _teams(slugs)
+        teams = await _Reads().teams(slugs)
 
     # 4. touchpoints: only the events whose row this batch inserted are decided here
-    touchpoint_ids = dict(zip((e.index for e in fresh), await db.allocate_ids("touchpoint", len(fresh)), strict=True))
+    touchpoint_ids = dict(zip((e.index for e in fresh), await reads.ids("touchpoint", len(fresh)), strict=True))
     touchpoint_rows = sorted(
         (
             (
@@ -558,27 +564,16 @@ async def _store(
         fresh = [e for e in fresh if touchpoint_ids[e.index] in stored]
 
     # 5. history: earlier invitations of these people that a new one could collide with
-    pol = policy(settings)
-    longest = max([pol.fatigue_days] + [s.trigger.fatigue_days or 0 for s in catalog if s.trigger])
-    horizon = now - timedelta(days=longest)
     by_id = {p.id: p for p in people.values()}
     history: dict[int, list[rules.Prior]] = {pid: [] for pid in by_id}
     priorities = {s.id: s.trigger.priority if s.trigger else 0 for s in catalog}
     known = [pid for pid in by_id if pid not in new_ids]
     if known:
-        # SQLite, without statistics, would read every recent invitation through the (status, send_at) index;
-        # a unary + on status keeps it to the (contact_id, send_at) one. PostgreSQL plans by its statistics.
-        status = "+status" if db.dialect() == "sqlite" else "status"
-        rows = await db.fetch(
-            f"SELECT id, contact_id, survey_id, status, send_at FROM invitation WHERE send_at >= ? AND {status} IN "
-            f"({db.marks(len(rules.ACTIVE_STATUSES))}) AND contact_id IN ({db.marks(len(known))})",
-            [horizon, *sorted(rules.ACTIVE_STATUSES), *known],
-        )
-        for inv_id, contact_id, survey_id, status, send_at in rows:
+        for inv_id, contact_id, survey_id, status, send_at in await reads.history(known, horizon):
             history[contact_id].append(
                 rules.Prior(inv_id, survey_id, status, db.as_datetime(send_at), priorities.get(survey_id, 0))
             )
-    await _employee_history(people.values(), history, horizon)
+    await _employee_history(people.values(), history, horizon, reads)
 
     # 6. decide, in event order, each decision seeing the ones before it
     decided: list[tuple[EventIn, _Person, int, rules.Decision]] = []
@@ -609,7 +604,7 @@ async def _store(
             )
 
     # 7. invitations (kept for skips too: the reason is part of the contact's timeline) and their e-mails
-    ids = iter(await db.allocate_ids("invitation", sum(1 for *_, d in decided if d.survey)))
+    ids = iter(await reads.ids("invitation", sum(1 for *_, d in decided if d.survey)))
     domain = mail_domain(settings.mail_from)
     invitation_rows, message_rows, superseded = [], [], []
     # most people of a batch share a few locales and most invitations a few send times: each worked out once
@@ -763,21 +758,12 @@ OUTBOX_COLUMNS = (
 )
 
 
-async def _unseen(events: list[EventIn], outcomes: list[Outcome]) -> list[EventIn]:
+async def _unseen(events: list[EventIn], outcomes: list[Outcome], reads: _Reads) -> list[EventIn]:
     """The events not stored yet and not repeated earlier in the batch; the others are marked duplicates."""
     by_source: dict[str, set[str]] = {}
     for event in events:
         by_source.setdefault(event.source, set()).add(event.external_id)
-    stored: set[tuple[str, str]] = set()
-    for source, external_ids in by_source.items():
-        # the source first: a lookup by external_id alone cannot use the unique index and scans the table
-        stored.update(
-            await db.fetch(
-                f"SELECT source, external_id FROM touchpoint WHERE source = ? AND external_id IN"
-                f" ({db.marks(len(external_ids))})",
-                [source, *external_ids],
-            )
-        )
+    stored = await reads.stored(by_source)
     unseen: list[EventIn] = []
     for event in events:
         key = (event.source, event.external_id)
@@ -789,49 +775,196 @@ async def _unseen(events: list[EventIn], outcomes: list[Outcome]) -> list[EventI
     return unseen
 
 
-async def _teams(slugs: list[str]) -> dict[str, int]:
-    """The ids of the teams with these slugs."""
-    if not slugs:
-        return {}
-    return dict(await db.fetch(f"SELECT slug, id FROM team WHERE slug IN ({db.marks(len(slugs))})", slugs))
+def _stored_sql(count: int, *, packed: bool = False) -> str:
+    # the source first: a lookup by external_id alone cannot use the unique index and scans the table
+    columns = db.packed("source, external_id") if packed else "source, external_id"
+    return f"SELECT {columns} FROM touchpoint WHERE source = ? AND external_id IN ({db.marks(count)})"
 
 
-async def _people(keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
-    """The stored contacts with these external ids; `lock` (PostgreSQL) holds them, in key order, until commit."""
-    if not keys:
-        return {}
-    rows = await db.fetch(
-        "SELECT id, external_id, email, name, locale, timezone, attributes, first_purchase_at, opted_out_at, bounced_at"
-        f" FROM contact WHERE external_id IN ({db.marks(len(keys))})"
-        + (" ORDER BY external_id FOR NO KEY UPDATE" if lock else ""),
-        keys,
+def _people_sql(count: int, *, lock: bool = False, packed: bool = False) -> str:
+    columns = "id, external_id, email, name, locale, timezone, attributes, first_purchase_at, opted_out_at, bounced_at"
+    return (
+        f"SELECT {db.packed(columns) if packed else columns} FROM contact WHERE external_id IN ({db.marks(count)})"
+        + (" ORDER BY external_id FOR NO KEY UPDATE" if lock else "")
     )
-    return {
-        row[1]: _Person(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            db.as_json(row[6]) or {},
-            db.as_datetime(row[7]),
-            row[8] is not None,
-            db.as_datetime(row[9]),
+
+
+def _person(row: tuple) -> _Person:
+    return _Person(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        db.as_json(row[6]) or {},
+        db.as_datetime(row[7]),
+        row[8] is not None,
+        db.as_datetime(row[9]),
+    )
+
+
+def _teams_sql(count: int, *, packed: bool = False) -> str:
+    return f"SELECT {db.packed('slug, id') if packed else 'slug, id'} FROM team WHERE slug IN ({db.marks(count)})"
+
+
+def _history_sql(count: int, dialect: str, *, packed: bool = False) -> str:
+    """Recent invitations of `count` contacts that a new one could collide with (parameters: the horizon, the
+    active statuses, the contact ids)."""
+    # SQLite, without statistics, would read every recent invitation through the (status, send_at) index; a unary
+    # + on status keeps it to the (contact_id, send_at) one. PostgreSQL plans by its statistics.
+    status = "+status" if dialect == "sqlite" else "status"
+    columns = "id, contact_id, survey_id, status, send_at"
+    return (
+        f"SELECT {db.packed(columns) if packed else columns} FROM invitation WHERE send_at >= ? AND {status} IN "
+        f"({db.marks(len(rules.ACTIVE_STATUSES))}) AND contact_id IN ({db.marks(count)})"
+    )
+
+
+def _employees_sql(count: int) -> str:
+    """Recent pulses of employees with these `count` addresses (parameters: the horizon, the active statuses, the
+    addresses)."""
+    return (
+        "SELECT i.id, i.survey_id, i.status, i.send_at, e.email FROM invitation i"
+        " JOIN employee e ON e.id = i.employee_id"
+        f" WHERE i.send_at >= ? AND i.status IN ({db.marks(len(rules.ACTIVE_STATUSES))})"
+        f" AND e.email IN ({db.marks(count)})"
+    )
+
+
+class _Reads:
+    """The lookups of a batch, each a query in the batch's transaction."""
+
+    async def stored(self, by_source: dict[str, set[str]]) -> set[tuple[str, str]]:
+        """(source, external_id) of these events already stored."""
+        stored: set[tuple[str, str]] = set()
+        for source, external_ids in by_source.items():
+            stored.update(await db.fetch(_stored_sql(len(external_ids)), [source, *external_ids]))
+        return stored
+
+    async def people(self, keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
+        """The stored contacts with these external ids; `lock` (PostgreSQL) holds them, in key order, until commit."""
+        if not keys:
+            return {}
+        return {row[1]: _person(row) for row in await db.fetch(_people_sql(len(keys), lock=lock), keys)}
+
+    async def teams(self, slugs: list[str]) -> dict[str, int]:
+        """The ids of the teams with these slugs."""
+        return dict(await db.fetch(_teams_sql(len(slugs)), slugs)) if slugs else {}
+
+    async def ids(self, table: str, count: int) -> list[int]:
+        return await db.allocate_ids(table, count)
+
+    async def history(self, known: list[int], horizon: datetime) -> list[tuple]:
+        statuses = sorted(rules.ACTIVE_STATUSES)
+        return await db.fetch(_history_sql(len(known), db.dialect()), [horizon, *statuses, *known])
+
+    async def employees(self, emails: list[str], horizon: datetime) -> list[tuple]:
+        if not await db.fetch("SELECT 1 FROM employee LIMIT 1"):
+            return []
+        return await db.fetch(_employees_sql(len(emails)), [horizon, *sorted(rules.ACTIVE_STATUSES), *emails])
+
+
+class _Prefetched(_Reads):
+    """SQLite: every lookup of the batch made at once, in one call in the database's thread at the start of its
+    transaction, for all the batch's events (a superset of what each step then asks for: an event found to be a
+    replay still had its contact read). Each lookup of a step took a hop to that thread and back, and a hop's
+    return waited for whatever the event loop was running (the next batch's parsing): eight hops held the one
+    writer's transaction open that much longer. Nothing else writes while the transaction is open, so what was
+    read at its start holds until its end; the ids after each table's largest are free for the same reason."""
+
+    def __init__(
+        self,
+        stored: set[tuple[str, str]],
+        people: dict[str, _Person],
+        teams: dict[str, int],
+        tops: dict[str, int],
+        history: list[tuple],
+        employees: list[tuple],
+    ) -> None:
+        self._stored, self._people, self._teams, self._tops = stored, people, teams, tops
+        self._history, self._employees = history, employees
+
+    @classmethod
+    async def load(cls, events: list[EventIn], horizon: datetime) -> _Prefetched:
+        from pulse.sqlite_engine import call_in_thread
+
+        by_source: dict[str, set[str]] = {}
+        for event in events:
+            by_source.setdefault(event.source, set()).add(event.external_id)
+        keys = sorted({e.contact.external_id for e in events})
+        slugs = sorted({e.team for e in events if e.team})
+        statuses = sorted(rules.ACTIVE_STATUSES)
+
+        def read(raw: sqlite3.Connection) -> tuple:
+            # only SQL and JSON in the database's thread: Python there waits for the event loop's turn at the GIL
+            stored = [
+                row
+                for source, external_ids in by_source.items()
+                for row in db.unpacked(raw, _stored_sql(len(external_ids), packed=True), [source, *external_ids])
+            ]
+            people = db.unpacked(raw, _people_sql(len(keys), packed=True), keys)
+            teams = db.unpacked(raw, _teams_sql(len(slugs), packed=True), slugs) if slugs else []
+            tables = ("contact", "touchpoint", "invitation")
+            largest = ", ".join(f"({db.TOP_ID.format(table=table)})" for table in tables)
+            *tops, employed = raw.execute(f"SELECT {largest}, EXISTS (SELECT 1 FROM employee)", tables).fetchone()
+            found = [row[0] for row in people]
+            history = []
+            if found:
+                history = db.unpacked(
+                    raw, _history_sql(len(found), "sqlite", packed=True), [horizon, *statuses, *found]
+                )
+            employees = []
+            if employed:
+                emails = sorted(({e.contact.email for e in events} | {row[2] for row in people}) - {"", None})
+                if emails:
+                    employees = [
+                        tuple(r) for r in raw.execute(_employees_sql(len(emails)), [horizon, *statuses, *emails])
+                    ]
+            return stored, people, teams, dict(zip(tables, tops, strict=True)), history, employees
+
+        stored, people, teams, tops, history, employees = await call_in_thread(connections.get("default"), read)
+        return cls(
+            {(source, external_id) for source, external_id in stored},
+            {row[1]: _person(row) for row in people},
+            dict(teams),
+            {table: top or 0 for table, top in tops.items()},
+            history,
+            employees,
         )
-        for row in rows
-    }
+
+    async def stored(self, by_source: dict[str, set[str]]) -> set[tuple[str, str]]:
+        return {(source, e) for source, ids in by_source.items() for e in ids if (source, e) in self._stored}
+
+    async def people(self, keys: list[str], *, lock: bool = False) -> dict[str, _Person]:
+        return {key: self._people[key] for key in keys if key in self._people}
+
+    async def teams(self, slugs: list[str]) -> dict[str, int]:
+        return {slug: self._teams[slug] for slug in slugs if slug in self._teams}
+
+    async def ids(self, table: str, count: int) -> list[int]:
+        top = self._tops[table]
+        self._tops[table] = top + max(count, 0)
+        return list(range(top + 1, top + 1 + max(count, 0)))
+
+    async def history(self, known: list[int], horizon: datetime) -> list[tuple]:
+        wanted = set(known)
+        return [row for row in self._history if row[1] in wanted]
+
+    async def employees(self, emails: list[str], horizon: datetime) -> list[tuple]:
+        wanted = set(emails)
+        return [row for row in self._employees if row[4] in wanted]
 
 
 async def _create_people(
-    keys: list[str], events: list[EventIn], now: datetime | str, writes: _Writes
+    keys: list[str], events: list[EventIn], now: datetime | str, writes: _Writes, reads: _Reads
 ) -> dict[str, _Person]:
     """Insert the contacts these events name for the first time, unless a concurrent batch inserts them first."""
     people = {key: _Person(None, key) for key in keys}
     for event in events:
         if (person := people.get(event.contact.external_id)) is not None:
             _apply_event(person, event)
-    for person, new_id in zip(people.values(), await db.allocate_ids("contact", len(people)), strict=True):
+    for person, new_id in zip(people.values(), await reads.ids("contact", len(people)), strict=True):
         person.id, person.changed = new_id, False
     await writes.insert(
         "contact",
@@ -857,21 +990,13 @@ def _contact_values(person: _Person, now: datetime | str) -> tuple:
 
 
 async def _employee_history(
-    people: Iterable[_Person], history: dict[int, list[rules.Prior]], horizon: datetime
+    people: Iterable[_Person], history: dict[int, list[rules.Prior]], horizon: datetime, reads: _Reads
 ) -> None:
     """A customer who is also an employee (same address) counts their employee pulses against fatigue."""
     by_email = {p.email: p.id for p in people if p.email}
-    if not by_email or not await db.fetch("SELECT 1 FROM employee LIMIT 1"):
+    if not by_email:
         return
-    emails = list(by_email)
-    rows = await db.fetch(
-        "SELECT i.id, i.survey_id, i.status, i.send_at, e.email FROM invitation i"
-        " JOIN employee e ON e.id = i.employee_id"
-        f" WHERE i.send_at >= ? AND i.status IN ({db.marks(len(rules.ACTIVE_STATUSES))})"
-        f" AND e.email IN ({db.marks(len(emails))})",
-        [horizon, *sorted(rules.ACTIVE_STATUSES), *emails],
-    )
-    for inv_id, survey_id, status, send_at, email in rows:
+    for inv_id, survey_id, status, send_at, email in await reads.employees(list(by_email), horizon):
         history[by_email[email]].append(rules.Prior(inv_id, survey_id, status, db.as_datetime(send_at), 0))
 
 

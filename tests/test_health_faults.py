@@ -22,7 +22,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from tortoise.connection import connections
 
-from pulse import i18n
+from pulse import i18n, sqlite_engine
 from pulse.app import create_app
 from tests.conftest import ENGINE, PASSWORD, event, make_key, make_settings, persona
 from tests.faults import Proxy, fill, tmpfs
@@ -108,9 +108,12 @@ async def test_a_read_only_database_answers_503_and_healthz_says_so(database_url
             key = await make_key("touchpoints:write")
             assert (await post_event(http, key, 1)).status_code == 202
             # the file system turns read-only under a running Pulse (as ext4 does on an I/O error); Linux refuses
-            # to remount while a file is open for writing, so the connection is closed first and reopens lazily
-            await connections.get("default").close()
-            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+            # to remount while a file is open for writing, so the connections are closed first and reopen lazily
+            # (the request connection and the reader), and the log's checkpointer is between two looks
+            with sqlite_engine.CHECKPOINTER.busy:
+                await connections.get("default").close()
+                await sqlite_engine.READER.close()
+                subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
             try:
                 for number in range(2, 6):
                     assert_unavailable(await post_event(http, key, number), READ_ONLY)

@@ -38,10 +38,16 @@ async def test_commits_are_durable_on_either_engine(app):
         assert rows == [{"synchronous_commit": "on"}]
         return
     values = {}
-    for pragma in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout"):
+    for pragma in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "journal_size_limit"):
         rows = await connection.execute_query_dict(f"PRAGMA {pragma}")
         values[pragma] = next(iter(rows[0].values()))
-    assert values == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 5000}
+    assert values == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+        "journal_size_limit": 64 * 1024 * 1024,
+    }
 
 
 async def test_a_replayed_touchpoint_violates_the_unique_key(app):
@@ -54,7 +60,7 @@ async def test_a_replayed_touchpoint_violates_the_unique_key(app):
 
 def test_database_url_adds_pragmas_unless_given():
     assert db.database_url("sqlite://x.db") == (
-        "sqlite://x.db?journal_mode=WAL&synchronous=FULL&foreign_keys=ON&busy_timeout=5000"
+        "sqlite://x.db?journal_mode=WAL&synchronous=FULL&foreign_keys=ON&busy_timeout=5000&journal_size_limit=67108864"
     )
     assert "synchronous=NORMAL" in db.database_url("sqlite://x.db?synchronous=NORMAL")
     assert db.database_url("postgresql://u@h/d") == "postgres://u@h/d"
