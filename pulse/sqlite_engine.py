@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -148,9 +148,9 @@ class WalCheckpointer:
     SQLite's automatic checkpoint runs inside the COMMIT that takes the log past `wal_autocheckpoint` pages (1,000
     by default): that commit also copies every logged page back, syncs the database file, and only then returns.
     A 1,000-event ingest writes more than 1,000 pages, so each of its commits paid for a checkpoint (about 60 % of
-    its COMMIT). Here a second connection checkpoints PASSIVE (it neither waits for nor blocks the writer) whenever
-    committed pages wait in the log, looking every INTERVAL; a page written by several commits in that time is
-    copied back once. Durability is
+    its COMMIT). Here a second connection checkpoints PASSIVE (it neither waits for nor blocks the writer) a moment
+    after the log changed, and every 2 s anyway; a page written by several commits in that time is copied back
+    once. Durability is
     unchanged: every COMMIT still syncs the log (synchronous=FULL), and the checkpoint syncs the file as SQLite's
     own does. The serving connection keeps its automatic checkpoint as a backstop, at BACKSTOP pages, should this
     thread fall behind or stop.
@@ -158,6 +158,7 @@ class WalCheckpointer:
 
     BACKSTOP = 10_000  # pages (40 MB of log at 4 KiB a page)
     INTERVAL = 0.25  # seconds between looks at the log
+    SURE_EVERY = 8  # looks: a checkpoint at least every 2 s while the log exists, changed or not
 
     def __init__(self, path: str, *, interval: float = INTERVAL) -> None:
         self.path = path
@@ -177,25 +178,27 @@ class WalCheckpointer:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def _waiting(self) -> bool:
-        """Whether committed pages wait in the log: the wal-index header in the -shm file says how many frames the
-        log holds and how many were copied back (sqlite.org/walformat.html: mxFrame at byte 16, nBackfill at byte
-        96, in the machine's byte order). Read without SQLite's locks: a torn read only moves a look by one turn."""
+    def _log_state(self) -> tuple[int, int] | None:
+        """When the log was last written, and its size: changed means something new to copy back. Only stat():
+        opening and closing a file of the database in a process that has it open drops that process's POSIX locks
+        on it (SQLite's own connections are safe). A file system's timestamps are coarse, so a commit in the same
+        tick as the last look can leave them unchanged: every SURE_EVERY looks, the checkpoint runs anyway."""
         try:
-            with open(f"{self.path}-shm", "rb") as shm:
-                header = shm.read(100)
+            status = os.stat(f"{self.path}-wal")
         except OSError:
-            return False
-        if len(header) < 100:
-            return False
-        frames, copied = (int.from_bytes(header[at : at + 4], sys.byteorder) for at in (16, 96))
-        return copied < frames
+            return None
+        return (status.st_mtime_ns, status.st_size)
 
     def _run(self) -> None:
+        seen = self._log_state()
         failing = False  # said once, not four times a second
+        looks = 0
         while not self._stop.wait(self.interval):
-            if not self._waiting():
+            now = self._log_state()
+            looks += 1
+            if now is None or (now == seen and looks < self.SURE_EVERY):
                 continue
+            seen, looks = now, 0
             try:
                 with self.busy:
                     connection = sqlite3.connect(self.path, isolation_level=None)
@@ -210,7 +213,7 @@ class WalCheckpointer:
             except sqlite3.Error as error:  # e.g. a full disk: the writer's own checkpoint remains
                 if not failing:
                     log.warning("could not checkpoint the write-ahead log: %s", error)
-                failing = True  # and it tries again at the next look
+                failing, seen = True, None  # try again at the next look
 
 
 # The second connection of a long-running process (see `serving`): reads that must not queue behind another

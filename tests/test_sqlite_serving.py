@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,9 +30,13 @@ BIG_WRITE = (
 
 def log_frames(path: str) -> tuple[int, int]:
     """(frames in the log, frames of it copied back into the file), from the wal-index header in the -shm file
-    (sqlite.org/walformat.html: mxFrame at byte 16, nBackfill at byte 96, in the machine's byte order)."""
-    header = Path(f"{path}-shm").read_bytes()[:100]
-    return int.from_bytes(header[16:20], sys.byteorder), int.from_bytes(header[96:100], sys.byteorder)
+    (sqlite.org/walformat.html: mxFrame at byte 16, nBackfill at byte 96, in the machine's byte order). Read by
+    another process: closing a file of the database here would drop this process's POSIX locks on it."""
+    script = f"import sys; h = open({f'{path}-shm'!r}, 'rb').read(100); print(h[16:20].hex(), h[96:100].hex())"
+    frames, copied = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int.from_bytes(bytes.fromhex(frames), sys.byteorder), int.from_bytes(bytes.fromhex(copied), sys.byteorder)
 
 
 async def big_commit() -> None:
