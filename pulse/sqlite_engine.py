@@ -150,10 +150,9 @@ class WalCheckpointer:
     A 1,000-event ingest writes more than 1,000 pages, so each of its commits paid for a checkpoint (about 60 % of
     its COMMIT). Here a second connection checkpoints PASSIVE (it neither waits for nor blocks the writer) a moment
     after the log changed, and every 2 s anyway; a page written by several commits in that time is copied back
-    once. Durability is
-    unchanged: every COMMIT still syncs the log (synchronous=FULL), and the checkpoint syncs the file as SQLite's
-    own does. The serving connection keeps its automatic checkpoint as a backstop, at BACKSTOP pages, should this
-    thread fall behind or stop.
+    once. Durability is unchanged: every COMMIT still syncs the log (synchronous=FULL), and the checkpoint syncs
+    the file as SQLite's own does. The serving connection keeps its automatic checkpoint as a backstop, at
+    BACKSTOP pages, should this thread fall behind or stop.
     """
 
     BACKSTOP = 10_000  # pages (40 MB of log at 4 KiB a page)
@@ -219,7 +218,7 @@ class WalCheckpointer:
 # The second connection of a long-running process (see `serving`): reads that must not queue behind another
 # task's write transaction go there (pulse.db.reader).
 READER: ImmediateSqliteClient | None = None
-CHECKPOINTER: WalCheckpointer | None = None
+CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between looks (a test remounts the disk)
 
 
 @contextlib.asynccontextmanager

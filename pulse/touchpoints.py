@@ -760,10 +760,7 @@ OUTBOX_COLUMNS = (
 
 async def _unseen(events: list[EventIn], outcomes: list[Outcome], reads: _Reads) -> list[EventIn]:
     """The events not stored yet and not repeated earlier in the batch; the others are marked duplicates."""
-    by_source: dict[str, set[str]] = {}
-    for event in events:
-        by_source.setdefault(event.source, set()).add(event.external_id)
-    stored = await reads.stored(by_source)
+    stored = await reads.stored(_by_source(events))
     unseen: list[EventIn] = []
     for event in events:
         key = (event.source, event.external_id)
@@ -773,6 +770,14 @@ async def _unseen(events: list[EventIn], outcomes: list[Outcome], reads: _Reads)
         stored.add(key)
         unseen.append(event)
     return unseen
+
+
+def _by_source(events: list[EventIn]) -> dict[str, set[str]]:
+    """The events' external ids, by source (a replay is looked up by both)."""
+    by_source: dict[str, set[str]] = {}
+    for event in events:
+        by_source.setdefault(event.source, set()).add(event.external_id)
+    return by_source
 
 
 def _stored_sql(count: int, *, packed: bool = False) -> str:
@@ -889,9 +894,7 @@ class _Prefetched(_Reads):
     async def load(cls, events: list[EventIn], horizon: datetime) -> _Prefetched:
         from pulse.sqlite_engine import call_in_thread
 
-        by_source: dict[str, set[str]] = {}
-        for event in events:
-            by_source.setdefault(event.source, set()).add(event.external_id)
+        by_source = _by_source(events)
         keys = sorted({e.contact.external_id for e in events})
         slugs = sorted({e.team for e in events if e.team})
         statuses = sorted(rules.ACTIVE_STATUSES)
