@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import random
 import shutil
 import socket
 import threading
@@ -160,10 +161,25 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+# `make test` runs the SQLite and PostgreSQL suites side by side: each takes its servers' ports from its own
+# range, below Linux's ephemeral ports (32768 and up, which clients' connections take), so neither suite's server
+# can find its port taken by the other suite, or by a client.
+PORTS = {"sqlite": range(20_000, 26_000), "postgres": range(26_000, 32_000)}
+_ports = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on now, from this engine's range."""
+    span = PORTS.get(ENGINE, PORTS["sqlite"])
+    for _ in range(200):
+        port = _ports.choice(span)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken (or still closing): another
+            return port
+    raise RuntimeError(f"no free port in {span.start}-{span.stop - 1}")
 
 
 class SmtpSink:
