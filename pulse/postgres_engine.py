@@ -1,9 +1,13 @@
-"""Tortoise's asyncpg backend, safe when a transaction cannot begin (PostgreSQL went away, a connection broke).
+"""Tortoise's asyncpg backend, safe when a transaction cannot begin or its connection is lost as it ends
+(PostgreSQL went away, a connection broke).
 
 Tortoise 1.1.9 makes the transaction the task's current connection before BEGIN, and undoes that only when the
-block ends: when BEGIN fails, the task keeps a transaction whose connection went back to the pool, and every later
-query of that task fails ("connection has been released back to the pool") — a worker loop never recovers after
-PostgreSQL comes back. Here a failed BEGIN hands the connection back and restores the task's connection.
+block ends, after the pool took the connection back: when BEGIN fails, or the pool's reset of the connection
+fails once the transaction is over, the task keeps a transaction whose connection went back to the pool, and every
+later query of that task fails ("connection has been released back to the pool"): a worker loop never recovers
+after PostgreSQL comes back. Here a failed BEGIN hands the connection back and restores the task's connection;
+and the block's end always restores it, and does not report a connection lost after the COMMIT (the pool closes
+it and opens another): what was committed is stored.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.base.client import TransactionContext, TransactionContextPooled
 from tortoise.connection import get_connections
+from tortoise.exceptions import TransactionManagementError
 
 
 class SafePooledTransaction(TransactionContextPooled):
@@ -29,6 +34,23 @@ class SafePooledTransaction(TransactionContextPooled):
                 await self.client._parent._pool.release(self.client._connection)
             raise
         return self.client
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            if not self.client._finalized:
+                if exc_type is None:
+                    await self.client.commit()
+                elif exc_type is not TransactionManagementError:  # a failed BEGIN or COMMIT has nothing to undo
+                    await self.client.rollback()
+        finally:
+            try:
+                if self.client._parent._pool:
+                    # the pool resets the connection as it takes it back; if that fails, it closes the connection
+                    # and replaces it: nothing of the transaction is lost by then
+                    with contextlib.suppress(Exception):
+                        await self.client._parent._pool.release(self.client._connection)
+            finally:
+                get_connections().reset(self.token)
 
 
 class SafeAsyncpgClient(AsyncpgDBClient):

@@ -34,11 +34,15 @@ def fill(disk: Path) -> Path:
 class Proxy:
     """A TCP proxy in front of PostgreSQL: `cut` drops every connection and refuses new ones; `start` again."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, cut_at: bytes | None = None) -> None:
         self.target_port = target_port
         self.port = free_port()
         self.server: asyncio.Server | None = None
         self.links: set[asyncio.StreamWriter] = set()
+        # the first connection whose client sends these bytes is dropped instead (PostgreSQL here runs without TLS;
+        # a test using it checks `dropped`)
+        self.cut_at = cut_at
+        self.dropped = 0
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -51,14 +55,20 @@ class Proxy:
             return
         self.links |= {writer, up_writer}
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, upstream: bool) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
+                    if upstream and self.cut_at is not None and self.cut_at in data:
+                        self.cut_at = None
+                        self.dropped += 1
+                        writer.transport.abort()
+                        up_writer.transport.abort()
+                        return
                     sink.write(data)
                     await sink.drain()
             sink.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
 
     async def cut(self) -> None:
         if self.server is not None:
