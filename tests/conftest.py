@@ -161,9 +161,9 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-# `make test` runs the SQLite and PostgreSQL suites side by side: each takes its servers' ports from its own
-# range, below Linux's ephemeral ports (32768 and up, which clients' connections take), so neither suite's server
-# can find its port taken by the other suite, or by a client.
+# Each engine's suite takes its servers' ports from its own range, below Linux's ephemeral ports (32768 and up,
+# which clients' connections take): a server never finds its port taken by a client, nor by the other suite when
+# both run at once.
 PORTS = {"sqlite": range(20_000, 26_000), "postgres": range(26_000, 32_000)}
 _ports = random.Random()
 

@@ -115,9 +115,10 @@ async def test_scanners_record_nothing_that_counts(site, catalog, smtp):
             page = await browser.new_page()
             await page.goto(link.group(0))
             await page.evaluate("document.querySelectorAll('input, button').forEach(el => el.click())")
+            # the clicks come at once; the timeouts only bound how long a busy machine's browser may take to do them
             for label in await page.query_selector_all("label.score"):
-                await label.click(timeout=2000, no_wait_after=True)
-            await page.click("#confirm", timeout=2000, no_wait_after=True)
+                await label.click(timeout=10_000, no_wait_after=True)
+            await page.click("#confirm", timeout=10_000, no_wait_after=True)
             await asyncio.sleep(1.5 + len(await page.query_selector_all("label.score")) * 0.05)
             await page.close()
     await asyncio.sleep(0.5)
