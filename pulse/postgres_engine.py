@@ -29,9 +29,7 @@ class SafePooledTransaction(TransactionContextPooled):
         try:
             await self.client.begin()
         except BaseException:
-            get_connections().reset(self.token)
-            with contextlib.suppress(Exception):
-                await self.client._parent._pool.release(self.client._connection)
+            await self._hand_back()
             raise
         return self.client
 
@@ -43,14 +41,16 @@ class SafePooledTransaction(TransactionContextPooled):
                 elif exc_type is not TransactionManagementError:  # a failed BEGIN or COMMIT has nothing to undo
                     await self.client.rollback()
         finally:
-            try:
-                if self.client._parent._pool:
-                    # the pool resets the connection as it takes it back; if that fails, it closes the connection
-                    # and replaces it: nothing of the transaction is lost by then
-                    with contextlib.suppress(Exception):
-                        await self.client._parent._pool.release(self.client._connection)
-            finally:
-                get_connections().reset(self.token)
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        """Give the task its own connection again, then the transaction's connection back to the pool. The pool
+        resets a connection as it takes it back; if that fails, it closes the connection and replaces it: nothing
+        of the transaction is lost by then, and the failure is not the caller's."""
+        get_connections().reset(self.token)
+        if self.client._parent._pool:
+            with contextlib.suppress(Exception):
+                await self.client._parent._pool.release(self.client._connection)
 
 
 class SafeAsyncpgClient(AsyncpgDBClient):
