@@ -254,7 +254,16 @@ class Invitation(Model):
 
     class Meta:
         table = "invitation"
-        indexes = (("contact_id", "send_at"), ("employee_id", "send_at"), ("status", "send_at"))
+        # the last: the overview's response rate counts the e-mails sent in its period (and, for a team, their
+        # touchpoints') from the index alone; the at-risk signal reads its window of sent invitations by it. An
+        # invitation not sent yet (NULL) is placed by its touchpoint, in the order ingestion makes them, so this
+        # index takes each new row at its end rather than at a random place
+        indexes = (
+            ("contact_id", "send_at"),
+            ("employee_id", "send_at"),
+            ("status", "send_at"),
+            ("sent_at", "touchpoint_id", "status", "contact_id"),
+        )
 
 
 class Response(Model):

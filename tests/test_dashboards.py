@@ -56,6 +56,50 @@ async def test_the_overview_shows_values_with_n_and_the_cases_waiting(mail_app, 
     assert tile % {"num": '<span class="big">1</span>'} in page.text  # the count inside its sentence
 
 
+async def test_the_response_rate_counts_the_customer_e_mails_sent_in_the_period_of_the_readers_teams(
+    mail_app, mail_settings, catalog, org
+):
+    from datetime import UTC, datetime, timedelta
+
+    from pulse.models import Employee, Invitation
+
+    for number, team in ((1, "support-warsaw"), (2, "support-warsaw"), (3, "support-milan")):
+        await answer_in(mail_app, mail_settings, catalog, number, team)
+    await sent_invitation(mail_settings, catalog, 4)  # Warsaw, not answered
+    long_ago = await sent_invitation(mail_settings, catalog, 5)  # Warsaw, before the period
+    await Invitation.filter(id=long_ago.id).update(sent_at=datetime.now(UTC) - timedelta(days=400))
+    colleague = await Employee.create(external_id="E-1", email="e1@example.com", team=org.warsaw)
+    await Invitation.create(  # an employee pulse is not a customer survey e-mail
+        survey_id="enps", employee=colleague, locale="en", status="answered", sent_at=datetime.now(UTC)
+    )
+    await User.filter(id=org.warsaw_lead.id).update(locale="en")
+    tiles = {}
+    for reader in ("alice@example.com", "bob@example.com", "carol@example.com"):
+        async with sign_in(mail_app, reader) as client:
+            page = await client.get("/dashboard?lang=en")
+            assert page.status_code == 200
+            tiles[reader] = re.search(r"response rate in the last [\d,]+ days \((\d+) of (\d+)\)", page.text).groups()
+    assert tiles["alice@example.com"] == ("3", "4")  # everyone's: Warsaw 2 of 3 and Milan 1 of 1
+    assert tiles["bob@example.com"] == ("2", "3")  # Warsaw's manager: his team's only
+    assert tiles["carol@example.com"] == ("3", "4")  # the parent team's manager: both teams under it
+    async with sign_in(mail_app, "alice@example.com") as alice:
+        page = await alice.get("/dashboard?lang=en&team=support-milan")
+    assert re.search(r"response rate in the last [\d,]+ days \(1 of 1\)", page.text)
+
+
+JSON = {"accept": "application/json"}
+
+
+async def answer_in(app, settings, catalog, number, team):
+    import httpx
+
+    invitation = await sent_invitation(settings, catalog, number, team=team)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        data = {"score": "5", "nonce": old_nonce(settings, f"invitation:{invitation.id}")}
+        reply = await client.post(survey_url(settings, invitation.id), data=data, headers=JSON)
+        assert reply.status_code == 200, reply.text
+
+
 async def test_comments_with_markup_are_shown_as_text(mail_app, mail_settings, catalog, org):
     await answer(mail_app, mail_settings, catalog, 1, 1, "<script>alert(1)</script><img src=x onerror=alert(2)>")
     async with sign_in(mail_app, "bob@example.com") as bob:

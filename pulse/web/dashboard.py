@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pulse import access, audit, charts, fields, followups, i18n, insights, labels, metrics, rollups, trends
+from pulse import access, audit, charts, db, fields, followups, i18n, insights, labels, metrics, rollups, trends
 from pulse.catalog import localized
 from pulse.errors import BadRequest, Forbidden, NotFound
 from pulse.i18n import N_
-from pulse.models import FollowUpCase, Invitation, Team, User
+from pulse.models import FollowUpCase, Team, User
 from pulse.models import Response as Answer
 from pulse.web import filters
 from pulse.web.auth import CSRF_FIELD, check_csrf, csrf_token, set_csrf_cookie
@@ -286,6 +286,25 @@ async def _no_answers(p: Page, survey, counts: dict[str, int], team: str | None)
     return {"text": p.t("No one has answered in this period.")}
 
 
+async def _sent_and_answered(since: datetime, team_ids: list[int] | None) -> tuple[int, int]:
+    """Survey e-mails to customers sent since `since` (of the teams' touchpoints, when given), and how many of them
+    are answered: one pass over the window by the sent_at index. Counted apart, the answered ones went by the
+    (status, send_at) index through every answered invitation there ever was (about 0.3 s at 1M)."""
+    params: list = [db.bound_time(since)]
+    join = teams = ""
+    if team_ids is not None:
+        if not team_ids:
+            return 0, 0
+        join = " JOIN touchpoint t ON t.id = i.touchpoint_id"
+        teams = f" AND t.team_id IN ({db.marks(len(team_ids))})"
+        params += team_ids
+    answered = "COALESCE(SUM(CASE WHEN i.status = 'answered' THEN 1 ELSE 0 END), 0)"
+    where = f"i.sent_at >= ? AND i.contact_id IS NOT NULL{teams}"
+    sql = f"SELECT COUNT(*), {answered} FROM invitation i{join} WHERE {where}"  # noqa: S608 - constant text, "?" marks
+    [(sent, answered)] = await db.fetch(sql, params)
+    return sent, answered
+
+
 async def overview(request: Request) -> Response:
     """Loyalty, satisfaction and effort at a glance, each with its band, n and change; cases waiting."""
     p = await page(request, "dashboards")
@@ -337,14 +356,10 @@ async def overview(request: Request) -> Response:
             }
         )
     ids = await _team_ids(p, team)
-    since = datetime.now(UTC) - timedelta(days=days)
-    invitations = Invitation.filter(sent_at__gte=since, contact_id__not_isnull=True)
+    sent, answered = await _sent_and_answered(datetime.now(UTC) - timedelta(days=days), ids)
     cases = FollowUpCase.filter(status__in=followups.OPEN_STATUSES)
     if ids is not None:
-        invitations = invitations.filter(touchpoint__team_id__in=ids)
         cases = cases.filter(team_id__in=ids)
-    sent = await invitations.count()
-    answered = await invitations.filter(status="answered").count()
     waiting = await cases.count()
     overdue = await cases.filter(due_at__lt=datetime.now(UTC)).count()
     return p.render(
