@@ -15,7 +15,7 @@ from pulse.models import Contact, Invitation, LoyaltyLatest, Response, Team, Tou
 from tests.conftest import old_nonce, survey_url
 
 NUMBERS = itertools.count(1)
-EVER = date(2000, 1, 1)  # a period covering every answer: the quadrant then comes from the window query
+EVER = date(2000, 1, 1)  # a period covering every answer
 
 
 async def invitations_of(contact: Contact, survey_id: str, teams: list) -> list[Invitation]:
@@ -50,15 +50,16 @@ async def same_quadrants(catalog, org) -> None:
     assert await loyalty.stored_standings() == await loyalty.expected_standings()
     care = subtree(org)
     for teams in (None, {org.warsaw.id}, {org.milan.id}, {org.warsaw.id, org.milan.id}, {org.care.id}, care):
-        window = await insights.quadrant(catalog, teams, EVER)
+        window = await insights.quadrant_from_answers(catalog, teams, EVER)
         assert await insights.quadrant(catalog, teams) == window, teams
+        assert await insights.quadrant(catalog, teams, EVER) == window, teams
     for teams, scope in (
         (None, 0),
         ({org.warsaw.id}, org.warsaw.id),
         ({org.milan.id}, org.milan.id),
         (care, org.care.id),
     ):
-        window = await insights.quadrant(catalog, teams, EVER)
+        window = await insights.quadrant_from_answers(catalog, teams, EVER)
         found = await insights.standing(catalog, scope)
         assert [found[k] for k in ("counts", "shares", "contacts")] == [
             window[k] for k in ("counts", "shares", "contacts")
@@ -117,6 +118,48 @@ async def test_the_table_equals_a_recomputation_and_the_quadrant_the_window_quer
     await same_quadrants(catalog, org)
 
 
+async def test_a_period_reads_the_latest_answers_table_unless_it_ends_before_the_newest_answer(
+    mail_client, mail_settings, catalog, org, monkeypatch
+):
+    invitations = await people(org)
+    for number, invitation in enumerate(invitations):
+        if number % 5 != 4:  # a few never answered
+            score = 1 + number % 5 if invitation.survey_id == "csat" else number % 11
+            await answer(mail_client, mail_settings, invitation, score, "why")  # a comment: it counts at once
+    # the answers were given over a month: moved back, each by whole days (its day moves with its time)
+    answers = await Response.filter(confirmed=True).order_by("id")
+    assert len(answers) == 15
+    for number, found in enumerate(answers):
+        back = timedelta(days=(number * 7) % 31)
+        await Response.filter(id=found.id).update(answered_at=found.answered_at - back, day=found.day - back)
+    await loyalty.rebuild()
+    days = sorted({found.day for found in await Response.filter(confirmed=True)})
+    assert len(days) > 5
+    scopes = (None, {org.warsaw.id}, {org.milan.id}, {org.warsaw.id, org.milan.id}, subtree(org))
+    periods = [(since, until) for since in (EVER, *days) for until in (None, days[-1], days[-1] + timedelta(days=1))]
+    expected = {
+        (since, until, frozenset(teams or ())): await insights.quadrant_from_answers(catalog, teams, since, until)
+        for since, until in periods
+        for teams in scopes
+    }
+    assert len({str(found) for found in expected.values()}) > 5  # the periods differ
+
+    async def window_query(*args):
+        raise AssertionError("a period to the newest answer read every answer")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(insights, "_latest_from_answers", window_query)
+        for since, until in periods:
+            for teams in scopes:
+                found = await insights.quadrant(catalog, teams, since, until)
+                assert found == expected[since, until, frozenset(teams or ())], (since, until, teams)
+    # a period that ends before the newest answer: a later answer hides the one inside it from the table
+    for until in days[:-1]:
+        for teams in scopes:
+            found = await insights.quadrant(catalog, teams, EVER, until)
+            assert found == await insights.quadrant_from_answers(catalog, teams, EVER, until), (until, teams)
+
+
 async def test_an_older_answer_confirmed_late_leaves_the_newer_one_latest(mail_client, mail_settings, catalog, org):
     contact = await Contact.create(external_id="Q-late", name="Late", email="late@x.io")
     older, newer = await invitations_of(contact, "nps", [org.warsaw, org.warsaw])
@@ -129,7 +172,7 @@ async def test_an_older_answer_confirmed_late_leaves_the_newer_one_latest(mail_c
     [row] = await LoyaltyLatest.filter(contact=contact, survey_id="nps")
     assert (row.score, row.response_id) == (10, (await Response.get(invitation_id=newer.id)).id)
     result = await insights.quadrant(catalog)
-    assert result["counts"]["loyal"] == 1 and result == await insights.quadrant(catalog, None, EVER)
+    assert result["counts"]["loyal"] == 1 and result == await insights.quadrant_from_answers(catalog, None, EVER)
 
 
 async def test_an_answer_given_again_becomes_the_latest_even_with_the_same_score(
