@@ -131,6 +131,22 @@ def reader() -> Any:
     return client
 
 
+async def point_read(sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of a small raw query by key, of the last committed state: on SQLite, in a long-running process and
+    outside a transaction of this task, on the event loop's own connection (pulse.sqlite_engine.LoopReader), with
+    no hop to a database thread; otherwise, or when that read cannot run at once, as `fetch` reads them. Only for
+    reads of a few pages: the event loop waits for it."""
+    from pulse import sqlite_engine
+
+    here = sqlite_engine.LOOP_READER
+    client = thread_client()  # None inside this task's transaction: it must see its own writes
+    if here is not None and client is not None and here.path == client.filename:
+        rows = here.rows(sql, params)
+        if rows is not None:
+            return rows
+    return await fetch(sql, params)
+
+
 async def read(sql: str, params: list | tuple = ()) -> list[tuple]:
     """Rows of a raw query written with `?` placeholders, through `reader()`."""
     client = reader()

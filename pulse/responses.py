@@ -80,7 +80,8 @@ class Invited:
 
 
 # one statement with fixed text, not an ORM query with two joins: the token lookup is on every answer's path, and
-# building it through the ORM cost a quarter of the server's time under load (bench/README.md)
+# building it through the ORM cost a quarter of the server's time under load; read on the event loop's own
+# connection, not through a hop to SQLite's thread (bench/README.md)
 _INVITED = (
     "SELECT i.id, i.survey_id, i.locale, c.attributes, c.first_purchase_at,"
     " t.type, t.team_id, t.channel, t.stage, t.occurred_at,"
@@ -92,7 +93,7 @@ _INVITED = (
 
 async def invited(invitation_id: int) -> Invited | None:
     """The customer invitation with this id, with what its answer is analysed by; None if there is none."""
-    rows = await db.fetch(_INVITED, [invitation_id])
+    rows = await db.point_read(_INVITED, [invitation_id])
     if not rows:
         return None
     (id_, survey_id, locale, attributes, first_purchase_at, kind, team_id, channel, stage, occurred_at, recovery) = (

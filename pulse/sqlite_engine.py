@@ -215,20 +215,55 @@ class WalCheckpointer:
                 failing, seen = True, None  # try again at the next look
 
 
+class LoopReader:
+    """A read-only connection used on the event loop's own thread, for a point read on a hot path (a few pages
+    found by key: the invitation behind an answer link), with no hop to a database thread.
+
+    Each hop to aiosqlite's thread and back costs the event loop a wake-up, and the thread must take the GIL back
+    from it; under load that cost more than the read. A read of a few pages takes tens of microseconds here, about
+    what the hop's own bookkeeping takes. It sees the last committed state (WAL), and it never waits: with no
+    busy timeout, a read SQLite cannot start at once (the log being reset, say) and any other error give None, and
+    the caller reads through the usual path instead (pulse.db.point_read)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+
+    def rows(self, sql: str, params: list | tuple) -> list[tuple] | None:
+        try:
+            if self._connection is None:
+                # sqlite3 checks that only this thread (the event loop's: `serving` runs there) uses it
+                connection = sqlite3.connect(self.path, isolation_level=None)
+                connection.execute("PRAGMA query_only = ON")
+                connection.execute("PRAGMA busy_timeout = 0")
+                self._connection = connection
+            return self._connection.execute(sql, params).fetchall()
+        except sqlite3.Error:
+            return None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+            self._connection = None
+
+
 # The second connection of a long-running process (see `serving`): reads that must not queue behind another
 # task's write transaction go there (pulse.db.reader).
 READER: ImmediateSqliteClient | None = None
+LOOP_READER: LoopReader | None = None  # the third, on the event loop's thread (pulse.db.point_read)
 CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between looks (a test remounts the disk)
 
 
 @contextlib.asynccontextmanager
 async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) -> AsyncIterator[WalCheckpointer | None]:
     """What a long-running process (`pulse serve`, `pulse worker`) adds on SQLite while the block runs: a
-    WalCheckpointer, and a second, read-only connection to the file. Tortoise has one connection per database, and a
+    WalCheckpointer, a second, read-only connection to the file, and a third for point reads on the event loop's
+    thread (LoopReader). Tortoise has one connection per database, and a
     transaction holds it from BEGIN to COMMIT: a request's first lookups (its API key, say) waited for whatever
     transaction was open, a whole 1,000-event ingest among them. Through the second connection they read the last
     committed state at once (WAL lets readers run beside the writer). Nothing for PostgreSQL (a pool) or :memory:."""
-    global READER, CHECKPOINTER
+    global READER, CHECKPOINTER, LOOP_READER
     if not isinstance(client, ImmediateSqliteClient) or client.filename == ":memory:":
         yield None
         return
@@ -238,10 +273,12 @@ async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) ->
     reader = ImmediateSqliteClient(client.filename, connection_name="reader", **{**client.pragmas, "query_only": "ON"})
     previous, READER = READER, reader
     previous_checkpointer, CHECKPOINTER = CHECKPOINTER, checkpointer
+    previous_loop_reader, LOOP_READER = LOOP_READER, LoopReader(client.filename)
     try:
         yield checkpointer
     finally:
-        READER, CHECKPOINTER = previous, previous_checkpointer
+        LOOP_READER.close()
+        READER, CHECKPOINTER, LOOP_READER = previous, previous_checkpointer, previous_loop_reader
         with contextlib.suppress(Exception):
             await reader.close()
         await asyncio.to_thread(checkpointer.stop)

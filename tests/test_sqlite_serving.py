@@ -1,6 +1,6 @@
 """What a long-running process adds on SQLite (pulse.sqlite_engine.serving): the write-ahead log is copied back by
-a thread of its own, not inside a COMMIT, and a request's first lookups do not wait for another task's write
-transaction."""
+a thread of its own, not inside a COMMIT, a request's first lookups do not wait for another task's write
+transaction, and an answer link's invitation is read on the event loop's own connection."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -15,9 +16,9 @@ import pytest
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
-from pulse import accounts, db, sqlite_engine
-from pulse.models import Team
-from tests.conftest import ENGINE, event, make_key
+from pulse import accounts, db, responses, sqlite_engine
+from pulse.models import Invitation, Team
+from tests.conftest import ENGINE, event, make_key, sent_invitation
 
 sqlite_only = pytest.mark.skipif(ENGINE != "sqlite", reason="SQLite's write-ahead log")
 
@@ -100,3 +101,48 @@ async def test_api_keys_are_checked_while_another_write_transaction_is_open(clie
         release.set()
         await holder
     assert await Team.filter(slug="held").exists()
+
+
+async def held_thread(entered: threading.Event, release: threading.Event) -> None:
+    """aiosqlite's thread kept busy (as by a long statement) until `release`."""
+    client = connections.get("default")
+    await sqlite_engine.call_in_thread(client, lambda raw: (entered.set(), release.wait(30)))
+
+
+@sqlite_only
+async def test_an_answer_links_invitation_is_read_on_the_event_loop_while_sqlites_thread_is_busy(
+    mail_app, mail_settings, catalog
+):
+    invitation = await sent_invitation(mail_settings, catalog, 1)
+    entered, release = threading.Event(), threading.Event()
+    holder = asyncio.create_task(held_thread(entered, release))
+    try:
+        assert await asyncio.to_thread(entered.wait, 10)
+        found = await asyncio.wait_for(responses.invited(invitation.id), 5)  # no hop to the busy thread
+        assert (found.id, found.survey_id, found.locale) == (invitation.id, invitation.survey_id, invitation.locale)
+        assert found.touchpoint_type == "support_ticket_closed" and found.team_id is not None
+        assert await asyncio.wait_for(responses.invited(invitation.id + 1000), 5) is None
+        assert not holder.done()
+    finally:
+        release.set()
+        await holder
+
+
+async def test_inside_a_transaction_the_link_is_read_with_this_tasks_own_writes(mail_app, mail_settings, catalog):
+    invitation = await sent_invitation(mail_settings, catalog, 1)
+    async with in_transaction():
+        await Invitation.filter(id=invitation.id).update(locale="sl")  # not committed yet
+        assert (await responses.invited(invitation.id)).locale == "sl"
+    assert (await responses.invited(invitation.id)).locale == "sl"  # committed
+
+
+@sqlite_only
+async def test_the_event_loops_connection_gives_none_rather_than_an_error(mail_app, mail_settings, catalog):
+    invitation = await sent_invitation(mail_settings, catalog, 1)
+    reader = sqlite_engine.LOOP_READER
+    assert reader is not None
+    assert reader.rows("SELECT id FROM invitation WHERE id = ?", [invitation.id]) == [(invitation.id,)]
+    # sqlite3 refuses the connection to any other thread: the caller then reads through the usual path
+    assert await asyncio.to_thread(reader.rows, "SELECT id FROM invitation WHERE id = ?", [invitation.id]) is None
+    assert reader.rows("SELECT no_such_column FROM invitation", []) is None
+    assert (await responses.invited(invitation.id)).id == invitation.id
