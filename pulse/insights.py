@@ -155,7 +155,7 @@ async def quadrant(
         # their latest of all when that falls on `since` or later, and there is none within it otherwise (an
         # answer's day is its time in the organisation's zone, so a later answer never has an earlier day)
         return _grouped(await _latest_from_table(csat_ids, nps_ids, team_ids, since))
-    return await quadrant_from_answers(catalog, team_ids, since, until)
+    return _grouped(await _latest_from_answers(csat_ids, nps_ids, team_ids, since, until))
 
 
 async def quadrant_from_answers(

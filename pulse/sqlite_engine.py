@@ -259,10 +259,10 @@ CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between 
 async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) -> AsyncIterator[WalCheckpointer | None]:
     """What a long-running process (`pulse serve`, `pulse worker`) adds on SQLite while the block runs: a
     WalCheckpointer, a second, read-only connection to the file, and a third for point reads on the event loop's
-    thread (LoopReader). Tortoise has one connection per database, and a
-    transaction holds it from BEGIN to COMMIT: a request's first lookups (its API key, say) waited for whatever
-    transaction was open, a whole 1,000-event ingest among them. Through the second connection they read the last
-    committed state at once (WAL lets readers run beside the writer). Nothing for PostgreSQL (a pool) or :memory:."""
+    thread (LoopReader). Tortoise has one connection per database, and a transaction holds it from BEGIN to COMMIT:
+    a request's first lookups (its API key, say) waited for whatever transaction was open, a whole 1,000-event
+    ingest among them. Through the second connection they read the last committed state at once (WAL lets readers
+    run beside the writer). Nothing for PostgreSQL (a pool) or :memory:."""
     global READER, CHECKPOINTER, LOOP_READER
     if not isinstance(client, ImmediateSqliteClient) or client.filename == ":memory:":
         yield None

@@ -298,9 +298,9 @@ async def _sent_and_answered(since: datetime, team_ids: list[int] | None) -> tup
         join = " JOIN touchpoint t ON t.id = i.touchpoint_id"
         teams = f" AND t.team_id IN ({db.marks(len(team_ids))})"
         params += team_ids
-    answered = "COALESCE(SUM(CASE WHEN i.status = 'answered' THEN 1 ELSE 0 END), 0)"
+    answered_count = "COALESCE(SUM(CASE WHEN i.status = 'answered' THEN 1 ELSE 0 END), 0)"
     where = f"i.sent_at >= ? AND i.contact_id IS NOT NULL{teams}"
-    sql = f"SELECT COUNT(*), {answered} FROM invitation i{join} WHERE {where}"  # noqa: S608 - constant text, "?" marks
+    sql = f"SELECT COUNT(*), {answered_count} FROM invitation i{join} WHERE {where}"  # noqa: S608 - constant text
     [(sent, answered)] = await db.fetch(sql, params)
     return sent, answered
 
