@@ -331,25 +331,90 @@ def as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def run_sqlite_batch(statements: list[tuple[str, list[tuple]]], *, commit: bool = False) -> None:
-    """SQLite, inside the caller's transaction: run each (sql with `?` marks, rows) with executemany, in order,
-    then COMMIT if asked, in one hop to aiosqlite's thread. A 1,000-event ingest writes six statements: one hop
-    instead of seven, the rows bound by sqlite3 in one go, and the COMMIT not delayed by whatever else the event
-    loop is running. After a COMMIT here, the transaction's own commit has nothing left to do, and takes no hop to
-    the thread to do it (pulse.sqlite_engine.ImmediateTransaction). Errors become Tortoise's, as from a query."""
+# Parameters per statement of `insert_statements` and `update_statements` (SQLite's limit since 3.32): a
+# 1,000-event batch writes each table in one statement
+SQLITE_PARAMETERS = 32_766
+
+
+def insert_statements(
+    table: str, columns: tuple[str, ...], rows: list[tuple], unless_exists: tuple[str, ...] = ()
+) -> list[tuple[str, list]]:
+    """SQLite: the INSERT of many rows as a few multi-row statements, (sql, parameters) each; ON CONFLICT DO
+    NOTHING on `unless_exists`.
+
+    sqlite3 lets go of the GIL for each step of a statement and must take it back after. `executemany` steps once
+    a row, and while the event loop runs Python each take-back waits for its turn at the GIL (bench/gil_convoy.py):
+    a 1,000-row insert beside a busy event loop went from milliseconds to seconds. A statement of many rows is one
+    step, and costs SQLite about what `executemany` does for them."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    one = f"({marks(len(columns))})"
+    key = ", ".join(f'"{c}"' for c in unless_exists)
+    on_conflict = f" ON CONFLICT ({key}) DO NOTHING" if unless_exists else ""
+    return [
+        (
+            f'INSERT INTO "{table}" ({names}) VALUES {", ".join([one] * len(chunk))}{on_conflict}',
+            [value for row in chunk for value in row],
+        )
+        for chunk in _chunks(rows, len(columns))
+    ]
+
+
+def update_statements(table: str, columns: tuple[str, ...], rows: list[tuple]) -> list[tuple[str, list]]:
+    """SQLite: the UPDATE by id of many rows, each (value for each column..., id), as a few statements of many
+    rows each (see `insert_statements`)."""
+    sets = ", ".join(f'"{c}" = row.column{n}' for n, c in enumerate(columns, start=1))
+    one = f"({marks(len(columns) + 1)})"
+    return [
+        (
+            f'UPDATE "{table}" SET {sets} FROM (VALUES {", ".join([one] * len(chunk))}) AS row'
+            f' WHERE "{table}"."id" = row.column{len(columns) + 1}',
+            [value for row in chunk for value in row],
+        )
+        for chunk in _chunks(rows, len(columns) + 1)
+    ]
+
+
+def _chunks(rows: list[tuple], width: int) -> list[list[tuple]]:
+    """The rows in statements of at most SQLITE_PARAMETERS parameters: as many whole hundreds of rows as fit, then
+    the rest. Preparing a 1,000-row statement costs SQLite about 3 ms, four times running it; sqlite3 keeps the
+    statements it prepared (128 of them), and a few sizes, each a multiple of 100, come back batch after batch."""
+    largest = SQLITE_PARAMETERS // width
+    largest -= largest % 100 if largest >= 100 else 0
+    chunks, start = [], 0
+    while start < len(rows):
+        left = len(rows) - start
+        size = min(largest, left - left % 100) or left
+        chunks.append(rows[start : start + size])
+        start += size
+    return chunks
+
+
+async def run_sqlite_writes(
+    statements: list[tuple[str, list]], *, expect: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
+    """SQLite, inside the caller's transaction: run each (sql, parameters) in order, then COMMIT, in one hop to
+    aiosqlite's thread. After the COMMIT the transaction's own has nothing left to do and takes no hop
+    (pulse.sqlite_engine.ImmediateTransaction). Errors become Tortoise's, as from a query.
+
+    Returns the connection's `total_changes` after the COMMIT and its `PRAGMA data_version` before it: the state
+    the next batch may have been decided from (pulse.touchpoints._store_in_line). With `expect`, such a pair,
+    nothing is run (None is returned) unless this connection has changed no row since and no other connection has
+    committed since: checked in the same step as the writes, under the writer's lock."""
     import sqlite3
 
     from pulse.sqlite_engine import ImmediateTransaction, call_in_thread
 
-    def run(raw: sqlite3.Connection) -> None:
-        for sql, rows in statements:
-            if rows:
-                raw.executemany(sql, rows)
-        if commit:
-            raw.commit()
+    def run(raw: sqlite3.Connection) -> tuple[int, int] | None:
+        version = raw.execute("PRAGMA data_version").fetchone()[0]
+        if expect is not None and (raw.total_changes, version) != expect:
+            return None
+        for sql, parameters in statements:
+            raw.execute(sql, parameters)
+        raw.commit()
+        return raw.total_changes, version
 
-    # under the transaction's own lock, as Tortoise's execute_many takes it
-    client = connections.get("default")
-    await call_in_thread(client, run)
-    if commit and isinstance(client, ImmediateTransaction):
+    client = connections.get("default")  # under the transaction's own lock, as Tortoise's execute_many takes it
+    result = await call_in_thread(client, run)
+    if result is not None and isinstance(client, ImmediateTransaction):
         client.committed_in_thread = True
+    return result

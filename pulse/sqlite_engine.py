@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ log = logging.getLogger("pulse.db")
 
 
 class ImmediateTransaction(SqliteTransactionWrapper):
-    committed_in_thread = False  # a call in SQLite's thread ended with the COMMIT (pulse.db.run_sqlite_batch)
+    committed_in_thread = False  # a call in SQLite's thread ended with the COMMIT (pulse.db.run_sqlite_writes)
 
     async def commit(self) -> None:
         if self.committed_in_thread and not self._finalized:
@@ -241,6 +242,21 @@ class LoopReader:
         except sqlite3.Error:
             return None
 
+    def snapshot(self, read: Callable[[sqlite3.Connection], T]) -> T | None:
+        """`read(connection)` in one read transaction: every query of it sees the same committed state. None if
+        it cannot run at once or fails."""
+        if self.rows("SELECT 1", ()) is None:  # opens the connection
+            return None
+        assert self._connection is not None
+        try:
+            self._connection.execute("BEGIN")
+            try:
+                return read(self._connection)
+            finally:
+                self._connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            return None
+
     def close(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -250,6 +266,8 @@ class LoopReader:
 
 # The second connection of a long-running process (see `serving`): reads that must not queue behind another
 # task's write transaction go there (pulse.db.reader).
+# The GIL switch interval of a serving process, against Python's 5 ms: bench/README.md, "Seventh pass"
+SWITCH_INTERVAL = 0.0005
 READER: ImmediateSqliteClient | None = None
 LOOP_READER: LoopReader | None = None  # the third, on the event loop's thread (pulse.db.point_read)
 CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between looks (a test remounts the disk)
@@ -262,7 +280,11 @@ async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) ->
     thread (LoopReader). Tortoise has one connection per database, and a transaction holds it from BEGIN to COMMIT:
     a request's first lookups (its API key, say) waited for whatever transaction was open, a whole 1,000-event
     ingest among them. Through the second connection they read the last committed state at once (WAL lets readers
-    run beside the writer). Nothing for PostgreSQL (a pool) or :memory:."""
+    run beside the writer). Nothing for PostgreSQL (a pool) or :memory:.
+
+    It also shortens the interpreter's switch interval (SWITCH_INTERVAL): aiosqlite's thread lets go of the GIL
+    for each step of SQLite's and takes it back after; while the event loop runs Python, each take-back waits up
+    to that interval, and a batch's writes run beside the next batch's decisions (pulse.touchpoints)."""
     global READER, CHECKPOINTER, LOOP_READER
     if not isinstance(client, ImmediateSqliteClient) or client.filename == ":memory:":
         yield None
@@ -274,9 +296,12 @@ async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) ->
     previous, READER = READER, reader
     previous_checkpointer, CHECKPOINTER = CHECKPOINTER, checkpointer
     previous_loop_reader, LOOP_READER = LOOP_READER, LoopReader(client.filename)
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL))
     try:
         yield checkpointer
     finally:
+        sys.setswitchinterval(switch_interval)
         LOOP_READER.close()
         READER, CHECKPOINTER, LOOP_READER = previous, previous_checkpointer, previous_loop_reader
         with contextlib.suppress(Exception):

@@ -7,13 +7,15 @@ A batch is processed set-wise (a handful of queries per batch, not per event) in
 from __future__ import annotations
 
 import asyncio
+import collections
 import csv
+import dataclasses
 import io
 import json
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -419,9 +421,17 @@ def policy(settings: Settings) -> rules.Policy:
     )
 
 
-def message_id(invitation_id: int, domain: str) -> str:
-    """A Message-ID fixed when the invitation is made, so a resend after a crash can be deduplicated."""
-    return f"<invitation-{invitation_id}.{secrets.token_hex(6)}@{domain}>"
+def message_id(invitation_id: int, domain: str, nonce: str | None = None) -> str:
+    """A Message-ID fixed when the invitation is made, so a resend after a crash can be deduplicated; `nonce`, 12
+    hex digits, is drawn here unless given (a batch draws them all at once: `nonces`)."""
+    return f"<invitation-{invitation_id}.{nonce or secrets.token_hex(6)}@{domain}>"
+
+
+def nonces(count: int) -> Iterator[str]:
+    """`count` random 12-hex-digit parts of Message-IDs, from one draw of the system's randomness (one system call
+    for a batch, not one an e-mail)."""
+    drawn = secrets.token_hex(6 * count)
+    return (drawn[start : start + 12] for start in range(0, 12 * count, 12))
 
 
 def mail_domain(mail_from: str) -> str:
@@ -457,9 +467,147 @@ async def ingest(
                     outcomes[e.index].status, outcomes[e.index].reason = "skipped", privacy.ERASED
             events = [e for e in events if outcomes[e.index].status == "pending"]
     if events:
-        async with in_transaction():
-            await _store(events, outcomes, catalog, settings, now)
+        client = db.thread_client()
+        reader = _loop_reader(client)
+        if reader is not None:
+            await _store_in_line(client, reader, events, outcomes, catalog, settings, now)
+        else:
+            async with in_transaction():
+                effects = await _store(events, outcomes, catalog, settings, now)
+                if effects is not None:
+                    await db.run_sqlite_writes(effects.statements)
     return outcomes
+
+
+def _loop_reader(client: Any) -> Any | None:
+    """The event loop's read-only connection to the same SQLite file as `client`, in a long-running process
+    (pulse.sqlite_engine.serving); None otherwise (PostgreSQL, a test without `serving`, inside a transaction)."""
+    from pulse import sqlite_engine
+
+    reader = sqlite_engine.LOOP_READER
+    return reader if client is not None and reader is not None and reader.path == client.filename else None
+
+
+# How the batches of this process were decided on SQLite: "ahead" (while the batch before wrote, and written as
+# decided), "again" (decided ahead, then again in its turn: something else was written in between), "in turn"
+DECIDED: collections.Counter[str] = collections.Counter()
+
+
+class _Turn:
+    """A batch's place in the line for SQLite's one writer (see _store_in_line)."""
+
+    __slots__ = ("effects", "ended", "ready", "result")
+
+    def __init__(self) -> None:
+        self.effects: _Effects | None = None  # what it writes, once decided and holding the writer's lock
+        self.ready = asyncio.Event()  # effects published, or the turn ended without
+        self.result: tuple[int, int] | None = None  # after its COMMIT, when it wrote exactly its published effects
+        self.ended = False
+
+
+async def _store_in_line(
+    client: Any,
+    reader: Any,
+    events: list[EventIn],
+    outcomes: list[Outcome],
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """SQLite: store a batch, deciding it while the batch before it writes.
+
+    One batch at a time holds the writer's transaction. Holding it through its own reads and decisions, a batch
+    left the other core idle while SQLite wrote the batch before it (bench/README.md, "Seventh pass"). Here a
+    batch that arrives while another writes reads on the event loop's connection (the last committed state, which
+    is then either before or after that batch) and lays what that batch writes over it: its touchpoints, its
+    contacts as it leaves them, its teams, the ids it takes and the invitations it schedules or supersedes. It
+    decides from that, then waits for its turn. Its writes run only if nothing else was written since that batch:
+    in the same step as the writes, SQLite's own counters say whether this connection changed anything else
+    (`total_changes`) and whether any other connection committed (`PRAGMA data_version`). Otherwise, and whenever
+    the batch before it did not write what it announced, the batch is decided again in its transaction, as
+    without the line. What is stored and answered is the same either way."""
+    turn = _Turn()
+    previous: _Turn | None = getattr(client, "_pulse_ingest_turn", None)
+    client._pulse_ingest_turn = turn
+    try:
+        ahead, tried = None, False
+        if previous is not None and not previous.ended:
+            await previous.ready.wait()
+            if previous.effects is not None:
+                tried = True
+                ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
+        async with in_transaction():
+            result = None
+            if ahead is not None and previous is not None and previous.result is not None:
+                turn.effects = ahead
+                turn.ready.set()
+                result = await db.run_sqlite_writes(ahead.statements, expect=previous.result)
+                if result is None:
+                    turn.effects = None  # what it announced is not what it writes now: the next decides again
+            DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
+            if result is None:
+                if tried:
+                    _restart(events, outcomes)
+                effects = await _store(events, outcomes, catalog, settings, now)
+                if effects is None:
+                    return
+                if not turn.ready.is_set():
+                    turn.effects = effects
+                    turn.ready.set()
+                result = await db.run_sqlite_writes(effects.statements)
+            if turn.effects is not None:
+                turn.result = result
+    finally:
+        turn.ended = True
+        turn.ready.set()
+
+
+def _restart(events: list[EventIn], outcomes: list[Outcome]) -> None:
+    for event in events:
+        outcomes[event.index] = Outcome(event.index, event.external_id, "pending")
+
+
+class _NotAhead(Exception):
+    """The batch needs the writer's transaction to be decided (it names a team not stored yet)."""
+
+
+async def _decide_ahead(
+    reader: Any,
+    previous: _Effects,
+    events: list[EventIn],
+    outcomes: list[Outcome],
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+) -> _Effects | None:
+    """Decide a batch outside the writer's transaction, from the last committed state with `previous` laid over
+    it; None if it cannot be (the read could not run at once, or a team must be created)."""
+    horizon = now - timedelta(days=_longest_fatigue(catalog, settings))
+    reads = _Prefetched.ahead(reader, previous, events, horizon)
+    if reads is None:
+        return None
+    try:
+        return await _store(events, outcomes, catalog, settings, now, reads=reads)
+    except _NotAhead:
+        return None
+
+
+def _longest_fatigue(catalog: Catalog, settings: Settings) -> int:
+    return max([policy(settings).fatigue_days] + [s.trigger.fatigue_days or 0 for s in catalog if s.trigger])
+
+
+@dataclass(slots=True)
+class _Effects:
+    """What a batch writes on SQLite: its statements, and what a batch decided after it must lay over the state
+    it reads (_Prefetched.ahead)."""
+
+    statements: list[tuple[str, list]]
+    stored: set[tuple[str, str]]
+    people: dict[str, _Person]
+    teams: dict[str, int]
+    tops: dict[str, int]
+    scheduled: list[tuple]  # (invitation id, contact id, survey id, "scheduled", send_at) as history rows
+    superseded: set[int]
 
 
 @dataclass(slots=True)
@@ -483,8 +631,16 @@ CONTACT_COLUMNS = ("email", "name", "locale", "timezone", "attributes", "first_p
 
 
 async def _store(
-    events: list[EventIn], outcomes: list[Outcome], catalog: Catalog, settings: Settings, now: datetime
-) -> None:
+    events: list[EventIn],
+    outcomes: list[Outcome],
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+    reads: _Reads | None = None,
+) -> _Effects | None:
+    """Decide the batch and write it: on PostgreSQL statement by statement; on SQLite the writes are gathered and
+    returned as _Effects, for the caller to run and commit (db.run_sqlite_writes). With `reads` (SQLite, decided
+    ahead: _decide_ahead) nothing is read from or written to the database here."""
     # Concurrent batches (PostgreSQL) meet at the unique keys of touchpoint, contact and team. Every insert there
     # skips a key already stored (ON CONFLICT DO NOTHING, in key order), and the contacts this batch did not create
     # are locked, in key order, as they are read: a batch that names the same people waits for the other to commit,
@@ -494,14 +650,15 @@ async def _store(
     writes = _Writes(deferred=not concurrent)
     stamp = db.bound_time(now)  # `now` as stored, formatted once for the thousands of rows that carry it
     pol = policy(settings)
-    longest = max([pol.fatigue_days] + [s.trigger.fatigue_days or 0 for s in catalog if s.trigger])
-    horizon = now - timedelta(days=longest)  # the earliest invitation a new one could collide with
-    reads = _Reads() if concurrent else await _Prefetched.load(events, horizon)
+    horizon = now - timedelta(days=_longest_fatigue(catalog, settings))  # the earliest a new one could collide with
+    ahead = reads is not None
+    if reads is None:
+        reads = _Reads() if concurrent else await _Prefetched.load(events, horizon)
 
     # 1. replays: (source, external_id) already stored, or twice in this batch
     fresh = await _unseen(events, outcomes, reads)
     if not fresh:
-        return
+        return None
 
     # 2. contacts: upsert by external id, the last event of the batch carrying the newest data
     keys = sorted({e.contact.external_id for e in fresh})
@@ -514,7 +671,7 @@ async def _store(
         people = await reads.people(sorted(set(keys) - created.keys()), lock=True)
         fresh = await _unseen(fresh, outcomes, reads)  # what a batch we waited for stored is a replay now
         if not fresh:
-            return
+            return None
     people.update(created)
     for event in fresh:
         if event.contact.external_id not in created:
@@ -530,6 +687,8 @@ async def _store(
     slugs = sorted({e.team for e in fresh if e.team})
     teams = await reads.teams(slugs)
     if missing := [slug for slug in slugs if slug not in teams]:
+        if ahead:
+            raise _NotAhead
         await Team.bulk_create([Team(slug=slug, name=slug) for slug in missing], ignore_conflicts=True)
         teams = await _Reads().teams(slugs)
 
@@ -605,8 +764,9 @@ async def _store(
 
     # 7. invitations (kept for skips too: the reason is part of the contact's timeline) and their e-mails
     ids = iter(await reads.ids("invitation", sum(1 for *_, d in decided if d.survey)))
+    random_parts = nonces(sum(1 for *_, d in decided if d.invite))
     domain = mail_domain(settings.mail_from)
-    invitation_rows, message_rows, superseded = [], [], []
+    invitation_rows, message_rows, superseded, scheduled = [], [], [], []
     # most people of a batch share a few locales and most invitations a few send times: each worked out once
     locales: dict[str | None, str] = {}
     send_times: dict[tuple, datetime | str] = {}
@@ -646,6 +806,7 @@ async def _store(
         outcome.status, outcome.send_at = "invited", decision.send_at
         if decision.supersedes is not None:
             superseded.append(decision.supersedes)
+        scheduled.append((invitation_id, person.id, decision.survey.id, "scheduled", decision.send_at))
         message_rows.append(
             (
                 "invitation",
@@ -656,28 +817,29 @@ async def _store(
                 "pending",
                 0,
                 send_at,
-                message_id(invitation_id, domain),
+                message_id(invitation_id, domain, next(random_parts)),
                 stamp,
             )
         )
     await writes.insert("invitation", INVITATION_COLUMNS, invitation_rows)
     await writes.insert("outbox_message", OUTBOX_COLUMNS, message_rows)
     if superseded and writes.deferred:
-        # by primary key, one row each: with `id IN (...) AND status = ?` SQLite walks the (status, send_at) index,
-        # every scheduled invitation of everybody
+        # by primary key: the unary + keeps SQLite off the (status, send_at) index, every scheduled invitation of
+        # everybody
         writes.statements.append(
             (
-                "UPDATE invitation SET status = 'skipped', skip_reason = ? WHERE id = ? AND status = 'scheduled'",
-                [(rules.SUPERSEDED, invitation_id) for invitation_id in superseded],
+                "UPDATE invitation SET status = 'skipped', skip_reason = ?"
+                f" WHERE id IN ({db.marks(len(superseded))}) AND +status = 'scheduled'",
+                [rules.SUPERSEDED, *superseded],
             )
         )
         writes.statements.append(
             (
                 # by the invitation_id index (migration 0017): the unary + keeps SQLite off the status index, which
                 # would walk every pending e-mail of everybody
-                "UPDATE outbox_message SET status = 'cancelled' WHERE invitation_id IN"
-                f" ({db.marks(len(superseded))}) AND +status = 'pending'",
-                [tuple(superseded)],
+                "UPDATE outbox_message SET status = 'cancelled'"
+                f" WHERE invitation_id IN ({db.marks(len(superseded))}) AND +status = 'pending'",
+                list(superseded),
             )
         )
     elif superseded:
@@ -685,7 +847,18 @@ async def _store(
             status="skipped", skip_reason=rules.SUPERSEDED
         )
         await OutboxMessage.filter(invitation_id__in=superseded, status="pending").update(status="cancelled")
-    await writes.commit()  # the last statement of the transaction: 202 follows
+    if not writes.deferred:
+        return None
+    assert isinstance(reads, _Prefetched)
+    return _Effects(
+        writes.statements,
+        {(e.source, e.external_id) for e in fresh},
+        people,
+        teams,
+        dict(reads.tops),
+        scheduled,
+        set(superseded),
+    )
 
 
 class _Writes:
@@ -703,20 +876,14 @@ class _Writes:
         if not self.deferred:
             await db.insert_many(table, columns, rows, unless_exists=unless_exists)
         elif rows:
-            self.statements.append((db.insert_sql(table, columns, unless_exists), rows))
+            self.statements += db.insert_statements(table, columns, rows, unless_exists)
 
     async def update(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         """UPDATE rows by id; each row is (value for each column..., id)."""
         if not self.deferred:
             await db.update_many(table, columns, rows)
         elif rows:
-            self.statements.append((db.update_sql(table, columns), rows))
-
-    async def commit(self) -> None:
-        """Run what was gathered and COMMIT, in the same hop (SQLite); PostgreSQL commits when the block ends."""
-        if self.deferred and self.statements:
-            await db.run_sqlite_batch(self.statements, commit=True)
-        self.statements = []
+            self.statements += db.update_statements(table, columns, rows)
 
 
 TOUCHPOINT_COLUMNS = (
@@ -894,37 +1061,8 @@ class _Prefetched(_Reads):
     async def load(cls, events: list[EventIn], horizon: datetime) -> _Prefetched:
         from pulse.sqlite_engine import call_in_thread
 
-        by_source = _by_source(events)
-        keys = sorted({e.contact.external_id for e in events})
-        slugs = sorted({e.team for e in events if e.team})
-        statuses = sorted(rules.ACTIVE_STATUSES)
-
         def read(raw: sqlite3.Connection) -> tuple:
-            # only SQL and JSON in the database's thread: Python there waits for the event loop's turn at the GIL
-            stored = [
-                row
-                for source, external_ids in by_source.items()
-                for row in db.unpacked(raw, _stored_sql(len(external_ids), packed=True), [source, *external_ids])
-            ]
-            people = db.unpacked(raw, _people_sql(len(keys), packed=True), keys)
-            teams = db.unpacked(raw, _teams_sql(len(slugs), packed=True), slugs) if slugs else []
-            tables = ("contact", "touchpoint", "invitation")
-            largest = ", ".join(f"({db.TOP_ID.format(table=table)})" for table in tables)
-            *tops, employed = raw.execute(f"SELECT {largest}, EXISTS (SELECT 1 FROM employee)", tables).fetchone()
-            found = [row[0] for row in people]
-            history = []
-            if found:
-                history = db.unpacked(
-                    raw, _history_sql(len(found), "sqlite", packed=True), [horizon, *statuses, *found]
-                )
-            employees = []
-            if employed:
-                emails = sorted(({e.contact.email for e in events} | {row[2] for row in people}) - {"", None})
-                if emails:
-                    employees = [
-                        tuple(r) for r in raw.execute(_employees_sql(len(emails)), [horizon, *statuses, *emails])
-                    ]
-            return stored, people, teams, dict(zip(tables, tops, strict=True)), history, employees
+            return _prefetch(raw, events, horizon)
 
         stored, people, teams, tops, history, employees = await call_in_thread(connections.get("default"), read)
         return cls(
@@ -935,6 +1073,47 @@ class _Prefetched(_Reads):
             history,
             employees,
         )
+
+    @classmethod
+    def ahead(cls, reader: Any, previous: _Effects, events: list[EventIn], horizon: datetime) -> _Prefetched | None:
+        """The lookups of a batch decided while `previous` writes (pulse.touchpoints._store_in_line): read on the
+        event loop's connection, in one read transaction, then `previous` laid over them. That read sees the last
+        committed state, before or after `previous`; laid over either, the result is the same. None if the read
+        could not run at once."""
+        keys = {e.contact.external_id for e in events}
+        mine = {key: previous.people[key] for key in keys if key in previous.people}
+        emails = {p.email for p in mine.values()}
+        read = reader.snapshot(lambda raw: _prefetch(raw, events, horizon, emails))
+        if read is None:
+            return None
+        stored, people_rows, teams, tops, history, employees = read
+        people = {row[1]: _person(row) for row in people_rows}
+        for key, person in mine.items():
+            people[key] = dataclasses.replace(person, changed=False)
+        gone = previous.superseded
+        seen = {row[0] for row in history}
+        ids = {p.id for p in people.values()}
+        since = db.bound_time(horizon)  # compared as SQLite compares the stored text
+        rows = [row for row in history if row[0] not in gone]
+        rows += [
+            row
+            for row in previous.scheduled
+            if row[1] in ids and row[0] not in seen and row[0] not in gone and db.bound_time(row[4]) >= since
+        ]
+        tops = {table: max(top or 0, previous.tops.get(table, 0)) for table, top in tops.items()}
+        return cls(
+            {(source, external_id) for source, external_id in stored} | previous.stored,
+            people,
+            {**dict(teams), **previous.teams},
+            tops,
+            rows,
+            employees,
+        )
+
+    @property
+    def tops(self) -> dict[str, int]:
+        """The largest id of each table, counting the ones this batch has taken."""
+        return self._tops
 
     async def stored(self, by_source: dict[str, set[str]]) -> set[tuple[str, str]]:
         return {(source, e) for source, ids in by_source.items() for e in ids if (source, e) in self._stored}
@@ -957,6 +1136,39 @@ class _Prefetched(_Reads):
     async def employees(self, emails: list[str], horizon: datetime) -> list[tuple]:
         wanted = set(emails)
         return [row for row in self._employees if row[4] in wanted]
+
+
+def _prefetch(raw: sqlite3.Connection, events: list[EventIn], horizon: datetime, emails: Iterable[str] = ()) -> tuple:
+    """Every lookup of a batch (_Prefetched), on a raw connection: the stored touchpoints among its events, its
+    people, its teams, the largest ids, the recent invitations of its people and, when there are employees, those
+    of the employees sharing their addresses (and `emails`)."""
+    # only SQL and JSON in the database's thread: Python there waits for the event loop's turn at the GIL
+    by_source = _by_source(events)
+    keys = sorted({e.contact.external_id for e in events})
+    slugs = sorted({e.team for e in events if e.team})
+    statuses = sorted(rules.ACTIVE_STATUSES)
+    stored = [
+        row
+        for source, external_ids in by_source.items()
+        for row in db.unpacked(raw, _stored_sql(len(external_ids), packed=True), [source, *external_ids])
+    ]
+    people = db.unpacked(raw, _people_sql(len(keys), packed=True), keys)
+    teams = db.unpacked(raw, _teams_sql(len(slugs), packed=True), slugs) if slugs else []
+    tables = ("contact", "touchpoint", "invitation")
+    largest = ", ".join(f"({db.TOP_ID.format(table=table)})" for table in tables)
+    *tops, employed = raw.execute(f"SELECT {largest}, EXISTS (SELECT 1 FROM employee)", tables).fetchone()
+    found = [row[0] for row in people]
+    history = []
+    if found:
+        history = db.unpacked(raw, _history_sql(len(found), "sqlite", packed=True), [horizon, *statuses, *found])
+    employees = []
+    if employed:
+        addresses = sorted(({e.contact.email for e in events} | {row[2] for row in people} | set(emails)) - {"", None})
+        if addresses:
+            employees = [
+                tuple(r) for r in raw.execute(_employees_sql(len(addresses)), [horizon, *statuses, *addresses])
+            ]
+    return stored, people, teams, dict(zip(tables, tops, strict=True)), history, employees
 
 
 async def _create_people(
