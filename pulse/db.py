@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -387,6 +387,42 @@ def _chunks(rows: list[tuple], width: int) -> list[list[tuple]]:
         chunks.append(rows[start : start + size])
         start += size
     return chunks
+
+
+async def run_sqlite_transaction(
+    statements: list[tuple[str, list]], ready: Callable[[], bool], expect: Callable[[], tuple[int, int] | None]
+) -> tuple[int, int] | None:
+    """SQLite, outside a transaction of this task: BEGIN IMMEDIATE, the statements and COMMIT in one hop to
+    aiosqlite's thread, under the writer's lock (as a transaction takes it), with the check of `run_sqlite_writes`
+    against `expect()`. `ready()` is called once the lock is held, before the hop; when it says no, nothing runs.
+    Returns what `run_sqlite_writes` returns, None when nothing was written."""
+    import sqlite3
+
+    from pulse.sqlite_engine import call_in_connection
+
+    client = connections.get("default")
+    async with client.acquire_connection() as connection:
+        if not ready():
+            return None
+        wanted = expect()
+
+        def run(raw: sqlite3.Connection) -> tuple[int, int] | None:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                version = raw.execute("PRAGMA data_version").fetchone()[0]
+                if (raw.total_changes, version) != wanted:
+                    raw.rollback()
+                    return None
+                for sql, parameters in statements:
+                    raw.execute(sql, parameters)
+                raw.commit()
+            except BaseException:
+                if raw.in_transaction:
+                    raw.rollback()
+                raise
+            return raw.total_changes, version
+
+        return await call_in_connection(connection, run)
 
 
 async def run_sqlite_writes(

@@ -131,12 +131,18 @@ async def call_in_thread(client: Any, function: Callable[[sqlite3.Connection], T
     or an open transaction's); sqlite3's errors become Tortoise's, as from a query. aiosqlite has no public call
     for this; `_execute` is what its own methods use."""
     async with client.acquire_connection() as connection:
-        try:
-            return await connection._execute(function, connection._conn)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+        return await call_in_connection(connection, function)
+
+
+async def call_in_connection(connection: Any, function: Callable[[sqlite3.Connection], T]) -> T:
+    """`function` with the raw sqlite3 connection in the thread of an aiosqlite connection the caller holds (as
+    `client.acquire_connection()` gives it); sqlite3's errors become Tortoise's."""
+    try:
+        return await connection._execute(function, connection._conn)
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc) from exc
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(exc) from exc
 
 
 client_class = ImmediateSqliteClient

@@ -536,16 +536,21 @@ async def _store_in_line(
             if previous.effects is not None:
                 tried = True
                 ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
-        async with in_transaction():
-            result = None
-            if ahead is not None and previous is not None and previous.result is not None:
-                turn.effects = ahead
+        result = None
+        if ahead is not None and previous is not None:
+
+            def published() -> bool:
+                # under the writer's lock: the batch before has ended, and nobody can commit until this one has
+                turn.effects = ahead if previous.result is not None else None
                 turn.ready.set()
-                result = await db.run_sqlite_writes(ahead.statements, expect=previous.result)
-                if result is None:
-                    turn.effects = None  # what it announced is not what it writes now: the next decides again
-            DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
+                return previous.result is not None
+
+            result = await db.run_sqlite_transaction(ahead.statements, published, lambda: previous.result)
             if result is None:
+                turn.effects = None  # what it announced is not what it writes now: the next decides again
+        DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
+        if result is None:
+            async with in_transaction():
                 if tried:
                     _restart(events, outcomes)
                 effects = await _store(events, outcomes, catalog, settings, now)
@@ -555,11 +560,12 @@ async def _store_in_line(
                     turn.effects = effects
                     turn.ready.set()
                 result = await db.run_sqlite_writes(effects.statements)
-            if turn.effects is not None:
-                turn.result = result
+        if turn.effects is not None:
+            turn.result = result
     finally:
         turn.ended = True
         turn.ready.set()
+    await asyncio.sleep(0)  # the next batch takes its turn before this one's 202 is written
 
 
 def _restart(events: list[EventIn], outcomes: list[Outcome]) -> None:

@@ -168,3 +168,31 @@ async def test_when_the_batch_before_fails_the_next_is_decided_again_and_stored(
         assert [(o.status, o.reason) for o in second] == [("invited", None)]
         assert await db.fetch("SELECT external_id FROM touchpoint") == [("T-1b",)]
         assert await db.fetch("SELECT external_id FROM contact") == [("C-1",)]
+
+
+async def test_a_write_that_fails_half_way_leaves_nothing_and_the_writer_usable(app):
+    from tortoise.exceptions import OperationalError
+
+    statements = [
+        ("INSERT INTO team (slug, name, created_at) VALUES ('kept-out', 'Kept out', ?)", [NOW.isoformat(" ")]),
+        ("INSERT INTO no_such_table VALUES (1)", []),
+    ]
+    result = await db.run_sqlite_transaction(statements, lambda: True, lambda: None)
+    assert result is None  # `expect` did not hold: nothing ran
+    assert await db.fetch("SELECT slug FROM team") == []
+    now = await db.run_sqlite_transaction(statements[:1], lambda: True, lambda: None)
+    assert now is None
+    # with what the counters say now, the statements run, and the second fails: the first is rolled back with it
+    state = (await db.fetch("PRAGMA data_version"))[0][0]
+    with pytest.raises(OperationalError, match="no_such_table"):
+        await db.run_sqlite_transaction(statements, lambda: True, lambda: (changes(), state))
+    assert await db.fetch("SELECT slug FROM team") == []
+    settings = make_settings(app.state.settings.database_url)
+    [outcome] = await touchpoints.ingest([event(1, occurred_at=AGO)], app.state.catalog, settings, NOW)
+    assert outcome.status == "invited"
+
+
+def changes() -> int:
+    from tortoise.connection import connections
+
+    return connections.get("default")._connection._conn.total_changes
