@@ -136,15 +136,23 @@ async def point_read(sql: str, params: list | tuple = ()) -> list[tuple]:
     outside a transaction of this task, on the event loop's own connection (pulse.sqlite_engine.LoopReader), with
     no hop to a database thread; otherwise, or when that read cannot run at once, as `fetch` reads them. Only for
     reads of a few pages: the event loop waits for it."""
-    from pulse import sqlite_engine
-
-    here = sqlite_engine.LOOP_READER
-    client = thread_client()  # None inside this task's transaction: it must see its own writes
-    if here is not None and client is not None and here.path == client.filename:
+    here = loop_reader()
+    if here is not None:
         rows = here.rows(sql, params)
         if rows is not None:
             return rows
     return await fetch(sql, params)
+
+
+def loop_reader() -> Any | None:
+    """The event loop's read-only connection to the default SQLite file (pulse.sqlite_engine.LoopReader), in a
+    long-running process and outside a transaction of this task (which must see its own writes); None otherwise
+    (PostgreSQL, no `serving`)."""
+    from pulse import sqlite_engine
+
+    here = sqlite_engine.LOOP_READER
+    client = thread_client()
+    return here if here is not None and client is not None and here.path == client.filename else None
 
 
 async def read(sql: str, params: list | tuple = ()) -> list[tuple]:
@@ -393,8 +401,9 @@ async def run_sqlite_transaction(
     statements: list[tuple[str, list]], ready: Callable[[], bool], expect: Callable[[], tuple[int, int] | None]
 ) -> tuple[int, int] | None:
     """SQLite, outside a transaction of this task: BEGIN IMMEDIATE, the statements and COMMIT in one hop to
-    aiosqlite's thread, under the writer's lock (as a transaction takes it), with the check of `run_sqlite_writes`
-    against `expect()`. `ready()` is called once the lock is held, before the hop; when it says no, nothing runs.
+    aiosqlite's thread, under the writer's lock (as a transaction takes it), with the check of `_write_and_commit`
+    against `expect()`. `ready()` is called once the lock is held, before the hop; when it says no, or there is
+    nothing to expect, nothing runs.
     Returns what `run_sqlite_writes` returns, None when nothing was written."""
     import sqlite3
 
@@ -402,55 +411,50 @@ async def run_sqlite_transaction(
 
     client = connections.get("default")
     async with client.acquire_connection() as connection:
-        if not ready():
+        wanted = expect() if ready() else None
+        if wanted is None:
             return None
-        wanted = expect()
 
         def run(raw: sqlite3.Connection) -> tuple[int, int] | None:
             raw.execute("BEGIN IMMEDIATE")
             try:
-                version = raw.execute("PRAGMA data_version").fetchone()[0]
-                if (raw.total_changes, version) != wanted:
+                result = _write_and_commit(raw, statements, wanted)
+                if result is None:
                     raw.rollback()
-                    return None
-                for sql, parameters in statements:
-                    raw.execute(sql, parameters)
-                raw.commit()
+                return result
             except BaseException:
                 if raw.in_transaction:
                     raw.rollback()
                 raise
-            return raw.total_changes, version
 
         return await call_in_connection(connection, run)
 
 
-async def run_sqlite_writes(
-    statements: list[tuple[str, list]], *, expect: tuple[int, int] | None = None
-) -> tuple[int, int] | None:
+async def run_sqlite_writes(statements: list[tuple[str, list]]) -> tuple[int, int]:
     """SQLite, inside the caller's transaction: run each (sql, parameters) in order, then COMMIT, in one hop to
     aiosqlite's thread. After the COMMIT the transaction's own has nothing left to do and takes no hop
     (pulse.sqlite_engine.ImmediateTransaction). Errors become Tortoise's, as from a query.
 
     Returns the connection's `total_changes` after the COMMIT and its `PRAGMA data_version` before it: the state
-    the next batch may have been decided from (pulse.touchpoints._store_in_line). With `expect`, such a pair,
-    nothing is run (None is returned) unless this connection has changed no row since and no other connection has
-    committed since: checked in the same step as the writes, under the writer's lock."""
-    import sqlite3
-
+    the next batch may have been decided from (pulse.touchpoints._store_in_line)."""
     from pulse.sqlite_engine import ImmediateTransaction, call_in_thread
 
-    def run(raw: sqlite3.Connection) -> tuple[int, int] | None:
-        version = raw.execute("PRAGMA data_version").fetchone()[0]
-        if expect is not None and (raw.total_changes, version) != expect:
-            return None
-        for sql, parameters in statements:
-            raw.execute(sql, parameters)
-        raw.commit()
-        return raw.total_changes, version
-
     client = connections.get("default")  # under the transaction's own lock, as Tortoise's execute_many takes it
-    result = await call_in_thread(client, run)
-    if result is not None and isinstance(client, ImmediateTransaction):
+    result = await call_in_thread(client, lambda raw: _write_and_commit(raw, statements, None))
+    assert result is not None
+    if isinstance(client, ImmediateTransaction):
         client.committed_in_thread = True
     return result
+
+
+def _write_and_commit(raw: Any, statements: list[tuple[str, list]], expect: tuple[int, int] | None) -> Any:
+    """In SQLite's thread, inside a write transaction: the statements and the COMMIT; (`total_changes` after the
+    COMMIT, `PRAGMA data_version` before it). With `expect`, such a pair, nothing is run and None returned unless
+    this connection has changed no row since and no other connection has committed since."""
+    version = raw.execute("PRAGMA data_version").fetchone()[0]
+    if expect is not None and (raw.total_changes, version) != expect:
+        return None
+    for sql, parameters in statements:
+        raw.execute(sql, parameters)
+    raw.commit()
+    return raw.total_changes, version

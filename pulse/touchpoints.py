@@ -467,25 +467,15 @@ async def ingest(
                     outcomes[e.index].status, outcomes[e.index].reason = "skipped", privacy.ERASED
             events = [e for e in events if outcomes[e.index].status == "pending"]
     if events:
-        client = db.thread_client()
-        reader = _loop_reader(client)
+        reader = db.loop_reader()
         if reader is not None:
-            await _store_in_line(client, reader, events, outcomes, catalog, settings, now)
+            await _store_in_line(db.thread_client(), reader, events, outcomes, catalog, settings, now)
         else:
             async with in_transaction():
                 effects = await _store(events, outcomes, catalog, settings, now)
                 if effects is not None:
                     await db.run_sqlite_writes(effects.statements)
     return outcomes
-
-
-def _loop_reader(client: Any) -> Any | None:
-    """The event loop's read-only connection to the same SQLite file as `client`, in a long-running process
-    (pulse.sqlite_engine.serving); None otherwise (PostgreSQL, a test without `serving`, inside a transaction)."""
-    from pulse import sqlite_engine
-
-    reader = sqlite_engine.LOOP_READER
-    return reader if client is not None and reader is not None and reader.path == client.filename else None
 
 
 # How the batches of this process were decided on SQLite: "ahead" (while the batch before wrote, and written as
@@ -870,7 +860,7 @@ async def _store(
 class _Writes:
     """The batch's inserts and updates. PostgreSQL runs each at once: concurrent batches meet at the unique keys
     as they are written. SQLite has one writer, so nothing can come between our reads and writes: they are
-    gathered and run at the end in one hop to aiosqlite's thread (db.run_sqlite_batch)."""
+    gathered and returned in _Effects, run at the end in one hop to aiosqlite's thread (db.run_sqlite_writes)."""
 
     def __init__(self, *, deferred: bool) -> None:
         self.deferred = deferred
@@ -1070,7 +1060,12 @@ class _Prefetched(_Reads):
         def read(raw: sqlite3.Connection) -> tuple:
             return _prefetch(raw, events, horizon)
 
-        stored, people, teams, tops, history, employees = await call_in_thread(connections.get("default"), read)
+        return cls._from_rows(await call_in_thread(connections.get("default"), read))
+
+    @classmethod
+    def _from_rows(cls, read: tuple) -> _Prefetched:
+        """From what `_prefetch` returns."""
+        stored, people, teams, tops, history, employees = read
         return cls(
             {(source, external_id) for source, external_id in stored},
             {row[1]: _person(row) for row in people},
@@ -1092,29 +1087,23 @@ class _Prefetched(_Reads):
         read = reader.snapshot(lambda raw: _prefetch(raw, events, horizon, emails))
         if read is None:
             return None
-        stored, people_rows, teams, tops, history, employees = read
-        people = {row[1]: _person(row) for row in people_rows}
+        found = cls._from_rows(read)
         for key, person in mine.items():
-            people[key] = dataclasses.replace(person, changed=False)
+            found._people[key] = dataclasses.replace(person, changed=False)
         gone = previous.superseded
-        seen = {row[0] for row in history}
-        ids = {p.id for p in people.values()}
+        seen = {row[0] for row in found._history}
+        ids = {p.id for p in found._people.values()}
         since = db.bound_time(horizon)  # compared as SQLite compares the stored text
-        rows = [row for row in history if row[0] not in gone]
-        rows += [
+        found._history = [row for row in found._history if row[0] not in gone] + [
             row
             for row in previous.scheduled
             if row[1] in ids and row[0] not in seen and row[0] not in gone and db.bound_time(row[4]) >= since
         ]
-        tops = {table: max(top or 0, previous.tops.get(table, 0)) for table, top in tops.items()}
-        return cls(
-            {(source, external_id) for source, external_id in stored} | previous.stored,
-            people,
-            {**dict(teams), **previous.teams},
-            tops,
-            rows,
-            employees,
-        )
+        found._stored |= previous.stored
+        found._teams.update(previous.teams)
+        for table, top in previous.tops.items():
+            found._tops[table] = max(found._tops[table], top)
+        return found
 
     @property
     def tops(self) -> dict[str, int]:
