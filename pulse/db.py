@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -398,128 +397,37 @@ def _chunks(rows: list[tuple], width: int) -> list[list[tuple]]:
     return chunks
 
 
-class WriterLine:
-    """SQLite: write transactions given whole to the writer's thread (BEGIN IMMEDIATE, the statements and COMMIT in
-    one call there), queued back to back.
+async def run_sqlite_transaction(
+    statements: list[tuple[str, list]], ready: Callable[[], bool], expect: Callable[[], tuple[int, int] | None]
+) -> tuple[int, int] | None:
+    """SQLite, outside a transaction of this task: BEGIN IMMEDIATE, the statements and COMMIT in one hop to
+    aiosqlite's thread, under the writer's lock (as a transaction takes it), with the check of `_write_and_commit`
+    against `expect()`. `ready()` is called once the lock is held, before the hop; when it says no, or there is
+    nothing to expect, nothing runs.
+    Returns what `run_sqlite_writes` returns, None when nothing was written."""
+    import sqlite3
 
-    Between two such transactions the writer's lock used to pass through the event loop: the first one's task had
-    to resume after its COMMIT and let go, and the next one's take the lock and queue its call. While the next
-    batch but one was being decided there (tens of milliseconds of Python in one go), SQLite sat idle, 5 to 9 ms a
-    batch on average (bench/README.md, "Eighth pass"). A transaction may now join the line instead: it is queued at
-    once behind the last one queued, while the line still holds the lock for that one, and the thread runs it as
-    soon as that one has committed. The line keeps the lock until its last transaction is back on the event loop,
-    and takes nobody new while another task waits for the lock: an answer, or the worker, is not kept waiting
-    behind a stream of batches. Whether a transaction may write is checked in the thread, against what the one
-    before it left (`expect`, `_write_and_commit`)."""
+    from pulse.sqlite_engine import call_in_connection
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.queued = 0  # transactions of the line not back on the event loop yet
-        self.tail: object | None = None  # the owner of the last one queued
-        self.joined = 0  # transactions that joined the line (the tests look)
-        self._connection: Any = None
-
-    def can_join(self, after: object) -> bool:
-        """Whether a transaction may be queued at once behind `after`'s: that one was the last queued, the line
-        still holds the lock, and nobody else waits for it."""
-        return self.queued > 0 and self.tail is after and not self.client._lock.waiting
-
-    async def run(
-        self,
-        owner: object,
-        statements: list[tuple[str, list]],
-        ready: Callable[[], bool],
-        expect: Callable[[], tuple[int, int] | None],
-        wrote: Callable[[tuple[int, int]], None] | None = None,
-    ) -> tuple[int, int] | None:
-        """Take the writer's lock (as a transaction takes it) and call `ready()`; unless it says no, queue the
-        transaction and wait for it. In the thread, it writes only if `expect()` gives what the connection's
-        counters say (`_write_and_commit`), and then calls `wrote` with the result, before the next transaction
-        in the line runs. Returns that result, or None when nothing was written."""
-        wrapper = self.client.acquire_connection()
-        connection = await wrapper.__aenter__()
-        if not ready():
-            await wrapper.__aexit__(None, None, None)
+    client = connections.get("default")
+    async with client.acquire_connection() as connection:
+        wanted = expect() if ready() else None
+        if wanted is None:
             return None
-        self._connection = connection
-        self._queued(owner)
-        try:
-            return await self._call(connection, statements, expect, wrote)
-        finally:
-            self._back()
 
-    def join(
-        self,
-        owner: object,
-        statements: list[tuple[str, list]],
-        expect: Callable[[], tuple[int, int] | None],
-        wrote: Callable[[tuple[int, int]], None] | None = None,
-    ) -> asyncio.Future:
-        """Queue the transaction behind the last one (`can_join` said yes), as `run` does without the lock's
-        wait; a future of what `run` returns."""
-        assert self.queued > 0
-        self.joined += 1
-        self._queued(owner)
-        # the call is queued when the task first runs, before any later one's; the lock is the line's until then
-        task = asyncio.ensure_future(self._call(self._connection, statements, expect, wrote))
-        task.add_done_callback(lambda _: self._back())
-        return task
-
-    def _queued(self, owner: object) -> None:
-        self.queued += 1
-        self.tail = owner
-
-    def _back(self) -> None:
-        self.queued -= 1
-        if not self.queued:
-            self.tail, self._connection = None, None
-            self.client._lock.release()
-
-    @staticmethod
-    async def _call(
-        connection: Any,
-        statements: list[tuple[str, list]],
-        expect: Callable[[], tuple[int, int] | None],
-        wrote: Callable[[tuple[int, int]], None] | None,
-    ) -> tuple[int, int] | None:
-        from pulse.sqlite_engine import call_in_connection
-
-        def transaction(raw: Any) -> tuple[int, int] | None:
-            wanted = expect()
-            if wanted is None:
-                return None
+        def run(raw: sqlite3.Connection) -> tuple[int, int] | None:
             raw.execute("BEGIN IMMEDIATE")
             try:
                 result = _write_and_commit(raw, statements, wanted)
                 if result is None:
                     raw.rollback()
-                elif wrote is not None:
-                    wrote(result)
                 return result
             except BaseException:
                 if raw.in_transaction:
                     raw.rollback()
                 raise
 
-        return await call_in_connection(connection, transaction)
-
-
-def writer_line() -> WriterLine:
-    """The WriterLine of the default SQLite connection."""
-    client = connections.get("default")
-    line = getattr(client, "_pulse_writer_line", None)
-    if line is None:
-        line = client._pulse_writer_line = WriterLine(client)
-    return line
-
-
-async def run_sqlite_transaction(
-    statements: list[tuple[str, list]], ready: Callable[[], bool], expect: Callable[[], tuple[int, int] | None]
-) -> tuple[int, int] | None:
-    """SQLite, outside a transaction of this task: BEGIN IMMEDIATE, the statements and COMMIT in one hop to
-    aiosqlite's thread, under the writer's lock, with the check of `_write_and_commit` against `expect()`
-    (WriterLine.run). Returns what `run_sqlite_writes` returns, None when nothing was written."""
-    return await writer_line().run(object(), statements, ready, expect)
+        return await call_in_connection(connection, run)
 
 
 async def run_sqlite_writes(statements: list[tuple[str, list]]) -> tuple[int, int]:

@@ -92,26 +92,7 @@ class SafeTransactionContext(SqliteTransactionContext):
             raise
 
 
-class CountedLock(asyncio.Lock):
-    """The connection's lock, saying how many tasks wait for it (pulse.db.WriterLine gives way to them)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting = 0
-
-    async def acquire(self) -> bool:
-        self.waiting += 1
-        try:
-            return await super().acquire()
-        finally:
-            self.waiting -= 1
-
-
 class ImmediateSqliteClient(SqliteClient):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._lock = CountedLock()  # the one every query, transaction and acquire_connection takes
-
     async def create_connection(self, with_db: bool) -> None:
         if self._connection is None:
             # Opened once here first: when the file cannot be opened, aiosqlite's failed connect leaves its thread
@@ -292,7 +273,7 @@ class LoopReader:
 # The second connection of a long-running process (see `serving`): reads that must not queue behind another
 # task's write transaction go there (pulse.db.reader).
 # The GIL switch interval of a serving process, against Python's 5 ms: bench/README.md, "Seventh pass"
-SWITCH_INTERVAL = 0.00005
+SWITCH_INTERVAL = 0.0005
 READER: ImmediateSqliteClient | None = None
 LOOP_READER: LoopReader | None = None  # the third, on the event loop's thread (pulse.db.point_read)
 CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between looks (a test remounts the disk)

@@ -486,15 +486,13 @@ DECIDED: collections.Counter[str] = collections.Counter()
 class _Turn:
     """A batch's place in the line for SQLite's one writer (see _store_in_line)."""
 
-    __slots__ = ("effects", "ended", "over", "ready", "result")
+    __slots__ = ("effects", "ended", "ready", "result")
 
     def __init__(self) -> None:
-        self.effects: _Effects | None = None  # what it writes, once decided and the batch before it has ended
+        self.effects: _Effects | None = None  # what it writes, once decided and holding the writer's lock
         self.ready = asyncio.Event()  # effects published, or the turn ended without
-        # after its COMMIT (set in SQLite's thread when decided ahead), when it wrote exactly its published effects
-        self.result: tuple[int, int] | None = None
+        self.result: tuple[int, int] | None = None  # after its COMMIT, when it wrote exactly its published effects
         self.ended = False
-        self.over = asyncio.Event()  # set when `ended` is
 
 
 async def _store_in_line(
@@ -532,23 +530,12 @@ async def _store_in_line(
         if ahead is not None and previous is not None:
 
             def published() -> bool:
-                # the batch before has ended: what it wrote is committed, and the next batch decides over this one
+                # under the writer's lock: the batch before has ended, and nobody can commit until this one has
                 turn.effects = ahead if previous.result is not None else None
                 turn.ready.set()
                 return previous.result is not None
 
-            def wrote(result: tuple[int, int]) -> None:
-                turn.result = result  # in SQLite's thread, before a batch queued behind this one checks it
-
-            line = db.writer_line()
-            if line.can_join(previous):
-                # queued now behind the batch before, which is still writing; the check runs in the thread
-                written = line.join(turn, ahead.statements, lambda: previous.result, wrote)
-                await previous.over.wait()
-                published()
-                result = await written
-            else:
-                result = await line.run(turn, ahead.statements, published, lambda: previous.result, wrote)
+            result = await db.run_sqlite_transaction(ahead.statements, published, lambda: previous.result)
             if result is None:
                 turn.effects = None  # what it announced is not what it writes now: the next decides again
         DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
@@ -567,7 +554,6 @@ async def _store_in_line(
             turn.result = result
     finally:
         turn.ended = True
-        turn.over.set()
         turn.ready.set()
     await asyncio.sleep(0)  # the next batch takes its turn before this one's 202 is written
 
