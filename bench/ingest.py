@@ -200,7 +200,7 @@ def main() -> None:
                     pid = int(found.stdout.split()[0])
                     spy = subprocess.Popen(
                         ["py-spy", "record", "--pid", str(pid), "--duration", str(args.duration + 1), "--rate",
-                         "250", "--format", "raw", "--output", f"{args.profile}.txt"],
+                         "250", "--format", "raw", "--threads", "--nonblocking", "--output", f"{args.profile}.txt"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )  # fmt: skip
                     time.sleep(0.5)
