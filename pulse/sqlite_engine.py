@@ -275,7 +275,6 @@ class LoopReader:
 # The GIL switch interval of a serving process, against Python's 5 ms: bench/README.md, "Seventh pass"
 SWITCH_INTERVAL = 0.0005
 READER: ImmediateSqliteClient | None = None
-PROTO = None
 LOOP_READER: LoopReader | None = None  # the third, on the event loop's thread (pulse.db.point_read)
 CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between looks (a test remounts the disk)
 
@@ -305,17 +304,9 @@ async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) ->
     previous_loop_reader, LOOP_READER = LOOP_READER, LoopReader(client.filename)
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL))
-    global PROTO
-    from pulse import db as _db
-    from pulse.writer_proto import Proto
-
-    PROTO = Proto(client.filename, _db.SQLITE_PRAGMAS) if os.environ.get("PROTO") else None
     try:
         yield checkpointer
     finally:
-        if PROTO is not None:
-            PROTO.close()
-            PROTO = None
         sys.setswitchinterval(switch_interval)
         LOOP_READER.close()
         READER, CHECKPOINTER, LOOP_READER = previous, previous_checkpointer, previous_loop_reader

@@ -486,14 +486,13 @@ DECIDED: collections.Counter[str] = collections.Counter()
 class _Turn:
     """A batch's place in the line for SQLite's one writer (see _store_in_line)."""
 
-    __slots__ = ("effects", "ended", "over", "ready", "result")
+    __slots__ = ("effects", "ended", "ready", "result")
 
     def __init__(self) -> None:
         self.effects: _Effects | None = None  # what it writes, once decided and holding the writer's lock
         self.ready = asyncio.Event()  # effects published, or the turn ended without
         self.result: tuple[int, int] | None = None  # after its COMMIT, when it wrote exactly its published effects
         self.ended = False
-        self.over = asyncio.Event()
 
 
 async def _store_in_line(
@@ -536,16 +535,7 @@ async def _store_in_line(
                 turn.ready.set()
                 return previous.result is not None
 
-            from pulse import sqlite_engine
-
-            if sqlite_engine.PROTO is not None:
-                sent = sqlite_engine.PROTO.send(ahead.statements)  # PROTOTYPE: no check (measurement only)
-                if not previous.ended:
-                    await previous.over.wait()
-                published()
-                result = await sent
-            else:
-                result = await db.run_sqlite_transaction(ahead.statements, published, lambda: previous.result)
+            result = await db.run_sqlite_transaction(ahead.statements, published, lambda: previous.result)
             if result is None:
                 turn.effects = None  # what it announced is not what it writes now: the next decides again
         DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
@@ -564,7 +554,6 @@ async def _store_in_line(
             turn.result = result
     finally:
         turn.ended = True
-        turn.over.set()
         turn.ready.set()
     await asyncio.sleep(0)  # the next batch takes its turn before this one's 202 is written
 
