@@ -155,6 +155,19 @@ def loop_reader() -> Any | None:
     return here if here is not None and client is not None and here.path == client.filename else None
 
 
+def writer_process() -> Any | None:
+    """The child process that writes ingest batches on SQLite (pulse.sqlite_writer), when it runs and answers, in
+    a long-running process and outside a transaction of this task; None otherwise (it is then started in the
+    background, when it is wanted and may run)."""
+    from pulse import sqlite_engine
+
+    here = sqlite_engine.WRITER
+    client = thread_client()
+    if here is None or client is None or here.path != client.filename or not sqlite_engine.WRITER_PROCESS:
+        return None
+    return here if here.usable() else None
+
+
 async def read(sql: str, params: list | tuple = ()) -> list[tuple]:
     """Rows of a raw query written with `?` placeholders, through `reader()`."""
     client = reader()

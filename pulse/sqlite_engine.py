@@ -29,6 +29,8 @@ from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionConte
 from tortoise.connection import get_connections
 from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 
+from pulse.sqlite_writer import WriterProcess
+
 T = TypeVar("T")
 log = logging.getLogger("pulse.db")
 
@@ -277,21 +279,26 @@ SWITCH_INTERVAL = 0.0005
 READER: ImmediateSqliteClient | None = None
 LOOP_READER: LoopReader | None = None  # the third, on the event loop's thread (pulse.db.point_read)
 CHECKPOINTER: WalCheckpointer | None = None  # its `busy` lock keeps it between looks (a test remounts the disk)
+# the child process that writes ingest batches decided ahead (pulse.sqlite_writer), started when first wanted;
+# WRITER_PROCESS False keeps those writes in this process (a test compares the two ways)
+WRITER: WriterProcess | None = None
+WRITER_PROCESS = True
 
 
 @contextlib.asynccontextmanager
 async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) -> AsyncIterator[WalCheckpointer | None]:
     """What a long-running process (`pulse serve`, `pulse worker`) adds on SQLite while the block runs: a
-    WalCheckpointer, a second, read-only connection to the file, and a third for point reads on the event loop's
-    thread (LoopReader). Tortoise has one connection per database, and a transaction holds it from BEGIN to COMMIT:
-    a request's first lookups (its API key, say) waited for whatever transaction was open, a whole 1,000-event
-    ingest among them. Through the second connection they read the last committed state at once (WAL lets readers
-    run beside the writer). Nothing for PostgreSQL (a pool) or :memory:.
+    WalCheckpointer, a second, read-only connection to the file, a third for point reads on the event loop's
+    thread (LoopReader), and a child process for the ingest writes, started when first wanted (WRITER). Tortoise
+    has one connection per database, and a transaction holds it from BEGIN to COMMIT: a request's first lookups
+    (its API key, say) waited for whatever transaction was open, a whole 1,000-event ingest among them. Through
+    the second connection they read the last committed state at once (WAL lets readers run beside the writer).
+    Nothing for PostgreSQL (a pool) or :memory:.
 
     It also shortens the interpreter's switch interval (SWITCH_INTERVAL): aiosqlite's thread lets go of the GIL
     for each step of SQLite's and takes it back after; while the event loop runs Python, each take-back waits up
     to that interval, and a batch's writes run beside the next batch's decisions (pulse.touchpoints)."""
-    global READER, CHECKPOINTER, LOOP_READER
+    global READER, CHECKPOINTER, LOOP_READER, WRITER
     if not isinstance(client, ImmediateSqliteClient) or client.filename == ":memory:":
         yield None
         return
@@ -302,6 +309,8 @@ async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) ->
     previous, READER = READER, reader
     previous_checkpointer, CHECKPOINTER = CHECKPOINTER, checkpointer
     previous_loop_reader, LOOP_READER = LOOP_READER, LoopReader(client.filename)
+    writer = WriterProcess(client.filename, {**client.pragmas, "wal_autocheckpoint": WalCheckpointer.BACKSTOP})
+    previous_writer, WRITER = WRITER, writer
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL))
     try:
@@ -310,6 +319,8 @@ async def serving(client: Any, *, interval: float = WalCheckpointer.INTERVAL) ->
         sys.setswitchinterval(switch_interval)
         LOOP_READER.close()
         READER, CHECKPOINTER, LOOP_READER = previous, previous_checkpointer, previous_loop_reader
+        WRITER = previous_writer
+        await writer.close()
         with contextlib.suppress(Exception):
             await reader.close()
         await asyncio.to_thread(checkpointer.stop)

@@ -486,13 +486,15 @@ DECIDED: collections.Counter[str] = collections.Counter()
 class _Turn:
     """A batch's place in the line for SQLite's one writer (see _store_in_line)."""
 
-    __slots__ = ("effects", "ended", "ready", "result")
+    __slots__ = ("effects", "ended", "generation", "over", "ready", "result")
 
     def __init__(self) -> None:
         self.effects: _Effects | None = None  # what it writes, once decided and holding the writer's lock
         self.ready = asyncio.Event()  # effects published, or the turn ended without
         self.result: tuple[int, int] | None = None  # after its COMMIT, when it wrote exactly its published effects
         self.ended = False
+        self.over = asyncio.Event()  # set when it ends
+        self.generation = 0  # of the writer process it was sent to (pulse.sqlite_writer); 0: Tortoise's connection
 
 
 async def _store_in_line(
@@ -515,29 +517,21 @@ async def _store_in_line(
     in the same step as the writes, SQLite's own counters say whether this connection changed anything else
     (`total_changes`) and whether any other connection committed (`PRAGMA data_version`). Otherwise, and whenever
     the batch before it did not write what it announced, the batch is decided again in its transaction, as
-    without the line. What is stored and answered is the same either way."""
+    without the line. What is stored and answered is the same either way.
+
+    In a long-running process the writes decided ahead run in a child process (pulse.sqlite_writer), which makes
+    the same check with its own connection's counters (_ahead_in_process)."""
     turn = _Turn()
     previous: _Turn | None = getattr(client, "_pulse_ingest_turn", None)
     client._pulse_ingest_turn = turn
     try:
-        ahead, tried = None, False
-        if previous is not None and not previous.ended:
-            await previous.ready.wait()
-            if previous.effects is not None:
-                tried = True
-                ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
-        result = None
-        if ahead is not None and previous is not None:
-
-            def published() -> bool:
-                # under the writer's lock: the batch before has ended, and nobody can commit until this one has
-                turn.effects = ahead if previous.result is not None else None
-                turn.ready.set()
-                return previous.result is not None
-
-            result = await db.run_sqlite_transaction(ahead.statements, published, lambda: previous.result)
-            if result is None:
-                turn.effects = None  # what it announced is not what it writes now: the next decides again
+        writer = db.writer_process()
+        if writer is not None:
+            result, tried = await _ahead_in_process(
+                writer, reader, previous, turn, events, outcomes, catalog, settings, now
+            )
+        else:
+            result, tried = await _ahead_in_connection(reader, previous, turn, events, outcomes, catalog, settings, now)
         DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
         if result is None:
             async with in_transaction():
@@ -554,8 +548,93 @@ async def _store_in_line(
             turn.result = result
     finally:
         turn.ended = True
+        turn.over.set()
         turn.ready.set()
     await asyncio.sleep(0)  # the next batch takes its turn before this one's 202 is written
+
+
+async def _ahead_in_connection(
+    reader: Any,
+    previous: _Turn | None,
+    turn: _Turn,
+    events: list[EventIn],
+    outcomes: list[Outcome],
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+) -> tuple[tuple[int, int] | None, bool]:
+    """Decided while the batch before writes through Tortoise's connection, and written there: (what
+    db.run_sqlite_transaction returns, whether it was decided ahead)."""
+    ahead, tried = None, False
+    if previous is not None and not previous.ended:
+        await previous.ready.wait()
+        if previous.effects is not None and not previous.generation:  # counters of this connection, not a child's
+            tried = True
+            ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
+    if ahead is None or previous is None:
+        return None, tried
+
+    def published() -> bool:
+        # under the writer's lock: the batch before has ended, and nobody can commit until this one has
+        turn.effects = ahead if previous.result is not None else None
+        turn.ready.set()
+        return previous.result is not None
+
+    result = await db.run_sqlite_transaction(ahead.statements, published, lambda: previous.result)
+    if result is None:
+        turn.effects = None  # what it announced is not what it writes now: the next decides again
+    return result, tried
+
+
+async def _ahead_in_process(
+    writer: Any,
+    reader: Any,
+    previous: _Turn | None,
+    turn: _Turn,
+    events: list[EventIn],
+    outcomes: list[Outcome],
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+) -> tuple[tuple[int, int] | None, bool]:
+    """Decided ahead and written by the writer process: (its counters after the COMMIT or None when it did not
+    write, whether it was decided ahead).
+
+    Chained: while the batch before is with the same child, this one is decided over that batch's effects and
+    sent at once, behind it; the child writes it only if that batch was written and nothing else committed since.
+    Otherwise, once the batch before has ended, the child's counters are read first, the batch is decided from the
+    last committed state, and the child writes it only if those counters still hold. Either way it announces its
+    effects only after the batch before has ended: the next batch's read must then see all before this one."""
+    generation = writer.generation
+    if previous is not None and not previous.ended:
+        await previous.ready.wait()
+    chained = previous is not None and previous.effects is not None and previous.generation == generation
+    if chained:
+        assert previous is not None and previous.effects is not None
+        ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
+        if ahead is None:
+            return None, True
+        turn.generation = generation
+        sent = writer.write(ahead.statements, None)
+        await previous.over.wait()
+        turn.effects = ahead if previous.result is not None else None
+    else:
+        if previous is not None:
+            await previous.over.wait()
+        expect = await writer.state()
+        if expect is None:
+            return None, False
+        ahead = await _decide_ahead(reader, _NOTHING, events, outcomes, catalog, settings, now)
+        if ahead is None:
+            return None, True
+        turn.generation = generation
+        sent = writer.write(ahead.statements, expect)
+        turn.effects = ahead
+    turn.ready.set()
+    result = await sent
+    if result is None:
+        turn.effects = None  # what it announced is not what it writes now: the next decides again
+    return result, True
 
 
 def _restart(events: list[EventIn], outcomes: list[Outcome]) -> None:
@@ -604,6 +683,10 @@ class _Effects:
     tops: dict[str, int]
     scheduled: list[tuple]  # (invitation id, contact id, survey id, "scheduled", send_at) as history rows
     superseded: set[int]
+
+
+# what a batch decided from the last committed state alone lays over it
+_NOTHING = _Effects([], set(), {}, {}, {}, [], set())
 
 
 @dataclass(slots=True)

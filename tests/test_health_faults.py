@@ -109,9 +109,10 @@ async def test_a_read_only_database_answers_503_and_healthz_says_so(database_url
             assert (await post_event(http, key, 1)).status_code == 202
             # the file system turns read-only under a running Pulse (as ext4 does on an I/O error); Linux refuses
             # to remount while a file is open for writing, so the connections are closed first and reopen lazily
-            # (the request connection, the reader and the event loop's reader), and the log's checkpointer is between
-            # two looks
+            # (the request connection, the reader, the event loop's reader and the ingest writer's child), and the
+            # log's checkpointer is between two looks
             with sqlite_engine.CHECKPOINTER.busy:
+                await sqlite_engine.WRITER.close()
                 await connections.get("default").close()
                 await sqlite_engine.READER.close()
                 sqlite_engine.LOOP_READER.close()

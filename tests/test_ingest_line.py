@@ -13,12 +13,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asgi_lifespan import LifespanManager
 
-from pulse import db, rules, touchpoints
+from pulse import db, rules, sqlite_engine, touchpoints
 from pulse.app import create_app
 from pulse.models import Contact
 from tests.conftest import ENGINE, event, make_settings
 
 pytestmark = pytest.mark.skipif(ENGINE != "sqlite", reason="the line is SQLite's: PostgreSQL writes concurrently")
+
+
+@pytest.fixture(autouse=True)
+def writes_in_this_process(monkeypatch):
+    """These hold the line through Tortoise's connection; test_ingest_writer_process holds the child's."""
+    monkeypatch.setattr(sqlite_engine, "WRITER_PROCESS", False)
+
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 AGO = (NOW - timedelta(days=2)).isoformat()  # every survey's delay is over: sent now

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ENGINE, ROOT, free_port
 from tests.test_logs_no_tokens import pulse
 
 
@@ -103,6 +103,20 @@ async def clients(port: int, key: str, stop: asyncio.Event) -> tuple[list[int], 
     return batches, nonces
 
 
+def writers_of(database_url: str) -> list[int]:
+    """The pids of ingest writer processes (pulse.sqlite_writer) running on this database file."""
+    path = database_url.removeprefix("sqlite://").split("?")[0]
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"sqlite_writer.py") for a in arguments) and path.encode() in arguments:
+            found.append(int(entry.name))
+    return found
+
+
 def test_kill_9_of_serve_loses_no_acknowledged_write(empty_database_url, tmp_path: Path):
     port = free_port()
     environ = environ_for(empty_database_url, port)
@@ -112,10 +126,13 @@ def test_kill_9_of_serve_loses_no_acknowledged_write(empty_database_url, tmp_pat
     key = key.splitlines()[-1]
     server = start(environ, port, log, tmp_path)
 
+    writers: list[int] = []
+
     async def run() -> tuple[list[int], list[str]]:
         stop = asyncio.Event()
         load = asyncio.create_task(clients(port, key, stop))
         await asyncio.sleep(3)
+        writers.extend(writers_of(empty_database_url))
         server.send_signal(signal.SIGKILL)  # mid-flight: requests are open on both kinds of endpoint
         await asyncio.sleep(0.2)
         stop.set()
@@ -123,7 +140,13 @@ def test_kill_9_of_serve_loses_no_acknowledged_write(empty_database_url, tmp_pat
 
     batches, nonces = asyncio.run(run())
     server.wait()
+    # the child that wrote the ingest batches (pulse.sqlite_writer) ends with its parent: nothing holds the file
+    deadline = time.monotonic() + 10
+    while writers_of(empty_database_url):
+        assert time.monotonic() < deadline, "the ingest writer process outlived `pulse serve`"
+        time.sleep(0.05)
     assert batches and nonces, "the load ran before the kill"
+    assert bool(writers) == (ENGINE == "sqlite"), "on SQLite, a child wrote the batches"
     server = start(environ, port, log, tmp_path)  # the same database opens cleanly
     try:
 
