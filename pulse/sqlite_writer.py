@@ -46,6 +46,7 @@ log = logging.getLogger("pulse.db")
 
 HEADER = struct.Struct("!I")  # the length of each pickled message that follows
 PROGRAM = os.path.abspath(__file__)  # the child's (this file, as a script)
+PIPE_SIZE = 1 << 20  # bytes: Linux's default limit for a pipe of an unprivileged process
 
 
 class WriterGone(Exception):
@@ -133,7 +134,8 @@ class WriterProcess:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
-            assert process.stdout is not None
+            assert process.stdin is not None and process.stdout is not None
+            _widen(process.stdin.transport.get_extra_info("pipe"))
             kind, self.child = await _read(process.stdout)
             if kind != "ready":
                 raise WriterGone(f"the writer process said {kind!r} first")
@@ -208,6 +210,16 @@ _generations = iter(range(1, sys.maxsize))
 
 def _next_generation() -> int:
     return next(_generations)
+
+
+def _widen(pipe: Any) -> None:
+    """Let the pipe to the child hold a whole batch (a 1,000-event batch pickles to about 360 KB): the event loop
+    hands it over in one write instead of 64 KB each time the loop comes round, while the child waited for the
+    rest (about 10 ms a batch). Linux only; elsewhere, and past /proc/sys/fs/pipe-max-size, the pipe stays."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 async def _read(stream: asyncio.StreamReader) -> tuple[str, Any]:

@@ -6,6 +6,7 @@ durable settings, and to losing and doubling nothing when the child is killed.""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ from collections import Counter
 import pytest
 from asgi_lifespan import LifespanManager
 
-from pulse import db, rules, sqlite_engine, touchpoints
+from pulse import db, rules, sqlite_engine, sqlite_writer, touchpoints
 from pulse.app import create_app
 from pulse.models import Contact, Team
 from tests.conftest import ENGINE, event, make_settings
@@ -56,6 +57,9 @@ async def test_batches_written_by_the_child_store_and_answer_what_one_after_the_
         writer = await started()
         # the child's connection makes a COMMIT as durable as the app's: synchronous=FULL on the write-ahead log
         assert (writer.child["journal_mode"], writer.child["synchronous"]) == ("wal", 2)
+        # and its pipe holds a whole 1,000-event batch: the child does not wait for the event loop to send the rest
+        pipe = writer._process.stdin.transport.get_extra_info("pipe")
+        assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == sqlite_writer.PIPE_SIZE
         before = Counter(touchpoints.DECIDED)
         ahead = await together(catalog, settings, batches)
         # the first names a team not stored yet: Tortoise's transaction decides it and creates the team; the second
