@@ -65,6 +65,8 @@ class SafeConnectionWrapper(ConnectionWrapper):
 
 
 class SafeTransactionContext(SqliteTransactionContext):
+    _writer: WriterProcess | None = None  # held for this transaction's turn (writer_turn)
+
     async def __aenter__(self) -> Any:
         await self._trxlock.acquire()
         try:
@@ -74,8 +76,10 @@ class SafeTransactionContext(SqliteTransactionContext):
             self._trxlock.release()
             raise
         try:
+            self._writer = await hold_writer(self.connection._parent.filename)
             await self.connection.begin()
         except BaseException:
+            self._release_writer()
             get_connections().reset(self.token)
             self._trxlock.release()
             raise
@@ -92,6 +96,36 @@ class SafeTransactionContext(SqliteTransactionContext):
                     if connection is not None and connection.in_transaction:
                         await connection.rollback()
             raise
+        finally:
+            self._release_writer()
+
+    def _release_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
+
+
+async def hold_writer(filename: str) -> WriterProcess | None:
+    """Before a write transaction on this process's own connection to `filename`: the ingest writer process of the
+    file, once it has nothing left to write and is held (WriterProcess.hold), or None when there is none. The
+    caller releases it when the transaction ends."""
+    writer = WRITER
+    if writer is None or writer.path != filename:
+        return None
+    await writer.hold()
+    return writer
+
+
+@contextlib.asynccontextmanager
+async def writer_turn(filename: str) -> AsyncIterator[None]:
+    """A write transaction's turn beside the ingest writer process (hold_writer), for one that begins itself in
+    SQLite's thread (pulse.writer.GroupCommit, pulse.db.run_sqlite_transaction)."""
+    writer = await hold_writer(filename)
+    try:
+        yield
+    finally:
+        if writer is not None:
+            writer.release()
 
 
 class ImmediateSqliteClient(SqliteClient):

@@ -72,6 +72,10 @@ class WriterProcess:
         self._reading: asyncio.Task | None = None
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._ended_at = -RESTART_AFTER_NEVER
+        self._writes = 0  # write requests sent and not answered yet
+        self._drained = asyncio.Event()  # set while there are none
+        self._drained.set()
+        self._holding = 0  # write transactions of this process's own connection waiting for their turn, or in it
 
     def usable(self) -> bool:
         """True when a child is running and has answered; otherwise False, and a child is started in the
@@ -104,7 +108,37 @@ class WriterProcess:
         committed since. Resolves to the counters after the COMMIT, or None when nothing was written."""
         if expect is not None and expect[0] != self.generation:
             return self._resolved(None)  # read from a child that has ended since
-        return self._send(("write", expect[1:] if expect else None, statements))
+        if self._holding:
+            return self._resolved(None)  # a write transaction of this process waits for its turn: it goes first
+        future = self._send(("write", expect[1:] if expect else None, statements))
+        if not future.done():
+            self._writes += 1
+            self._drained.clear()
+            future.add_done_callback(self._written)
+        return future
+
+    def _written(self, _: asyncio.Future) -> None:
+        self._writes -= 1
+        if not self._writes:
+            self._drained.set()
+
+    async def hold(self) -> None:
+        """Before a write transaction of this process's own connection (Tortoise's): wait until the child has no
+        write left to run, and send it none until `release()`. Under a steady ingest the child holds SQLite's
+        write lock almost all the time, with gaps of about a millisecond between batches; the transaction's BEGIN
+        IMMEDIATE would poll for the lock (SQLite's busy handler sleeps up to 100 ms between tries) and an answer
+        could wait seconds behind batches that came after it. This way it waits for at most the batches already
+        sent, and the batch held back is decided again, in its turn, behind it."""
+        self._holding += 1
+        try:
+            await self._drained.wait()
+        except BaseException:
+            self._holding -= 1
+            raise
+
+    def release(self) -> None:
+        """The transaction `hold()` waited for has ended."""
+        self._holding -= 1
 
     def _resolved(self, value: Any) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()

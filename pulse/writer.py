@@ -29,6 +29,7 @@ import asyncpg
 from tortoise.transactions import in_transaction
 
 from pulse import db, storage
+from pulse.sqlite_engine import writer_turn
 
 log = logging.getLogger("pulse.writer")
 
@@ -106,7 +107,8 @@ class GroupCommit:
             return results
 
         try:
-            results = await client.run_in_thread(run_all)
+            async with writer_turn(client.filename):
+                results = await client.run_in_thread(run_all)
         except Exception:
             return None
         self.in_thread_batches += 1

@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 from asgi_lifespan import LifespanManager
+from tortoise.transactions import in_transaction
 
 from pulse import db, rules, sqlite_engine, sqlite_writer, touchpoints
 from pulse.app import create_app
@@ -262,3 +263,29 @@ async def test_a_child_that_cannot_write_leaves_the_batch_to_tortoise_which_says
         assert touchpoints.DECIDED - before == Counter({"again": 1})
         assert await db.fetch("SELECT COUNT(*) FROM touchpoint") == [(0,)]
         assert writer.wrote == 0
+
+
+async def test_a_write_transaction_of_the_serving_process_waits_only_for_what_the_child_was_sent(database_url, catalog):
+    settings = make_settings(database_url, PULSE_QUIET_HOURS="off")
+    batches = [[event(1000 * b + n, occurred_at=AGO) for n in range(200)] for b in range(6)]
+    async with LifespanManager(create_app(settings, catalog=catalog)):
+        writer = await started()
+        await Team.create(slug="support-warsaw", name="Support Warsaw")
+        seen: list[int] = []
+
+        async def a_write_between() -> None:
+            while writer.wrote < 1:  # noqa: ASYNC110 (a counter of the writer's, no event to wait for)
+                await asyncio.sleep(0.001)
+            async with in_transaction():
+                seen.append(writer._writes)  # sent to the child and not answered: none, it does not poll for the lock
+                await Contact.create(external_id="between", email="between@example.com")
+
+        before = Counter(touchpoints.DECIDED)
+        answers, _ = await asyncio.gather(together(catalog, settings, batches), a_write_between())
+        assert seen == [0]
+        decided = touchpoints.DECIDED - before
+        assert decided["again"] >= 1  # the batch held back while the transaction waited, decided again behind it
+        assert decided["ahead"] >= 1 and decided["ahead"] == writer.wrote
+        assert {r["status"] for a in answers for r in a} == {"invited"}
+        assert await db.fetch("SELECT COUNT(*) FROM touchpoint") == [(1200,)]
+        assert await db.fetch("SELECT COUNT(*) FROM contact WHERE external_id = 'between'") == [(1,)]
