@@ -76,6 +76,8 @@ class WriterProcess:
         self._drained = asyncio.Event()  # set while there are none
         self._drained.set()
         self._holding = 0  # write transactions of this process's own connection waiting for their turn, or in it
+        self._free = asyncio.Event()  # set while there are none
+        self._free.set()
 
     def usable(self) -> bool:
         """True when a child is running and has answered; otherwise False, and a child is started in the
@@ -128,17 +130,30 @@ class WriterProcess:
         write lock almost all the time, with gaps of about a millisecond between batches; the transaction's BEGIN
         IMMEDIATE would poll for the lock (SQLite's busy handler sleeps up to 100 ms between tries) and an answer
         could wait seconds behind batches that came after it. This way it waits for at most the batches already
-        sent, and the batch held back is decided again, in its turn, behind it."""
+        sent; a batch that comes meanwhile waits for the transaction to end, then is decided from the state it
+        leaves (pulse.touchpoints._ahead_in_process)."""
         self._holding += 1
+        self._free.clear()
         try:
             await self._drained.wait()
         except BaseException:
-            self._holding -= 1
+            self.release()
             raise
 
     def release(self) -> None:
         """The transaction `hold()` waited for has ended."""
         self._holding -= 1
+        if not self._holding:
+            self._free.set()
+
+    @property
+    def held(self) -> bool:
+        """Whether a write transaction of this process's own connection waits for its turn, or is in it."""
+        return bool(self._holding)
+
+    async def free(self) -> None:
+        """Wait until no write transaction of this process's own connection waits for its turn or is in it."""
+        await self._free.wait()
 
     def _resolved(self, value: Any) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()

@@ -608,7 +608,10 @@ async def _ahead_in_process(
     generation = writer.generation
     if previous is not None and not previous.ended:
         await previous.ready.wait()
-    chained = previous is not None and previous.effects is not None and previous.generation == generation
+    # a write transaction of this process waits for the child (WriterProcess.hold): it commits before this batch,
+    # which then starts a chain from the state it leaves
+    chained = not writer.held
+    chained &= previous is not None and previous.effects is not None and previous.generation == generation
     if chained:
         assert previous is not None and previous.effects is not None
         ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
@@ -621,6 +624,7 @@ async def _ahead_in_process(
     else:
         if previous is not None:
             await previous.over.wait()
+        await writer.free()
         expect = await writer.state()
         if expect is None:
             return None, False
