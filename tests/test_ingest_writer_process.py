@@ -20,7 +20,7 @@ from pulse import db, rules, sqlite_engine, sqlite_writer, touchpoints
 from pulse.app import create_app
 from pulse.models import Contact, Team
 from tests.conftest import ENGINE, event, make_settings
-from tests.test_ingest_line import AGO, NOW, stored, two_batches
+from tests.test_ingest_line import AGO, NOW, OPT_OUT_COUNTED, invitations_of_c20_and_c21, stored, two_batches
 
 pytestmark = pytest.mark.skipif(ENGINE != "sqlite", reason="the writer process is SQLite's")
 
@@ -137,15 +137,7 @@ async def test_a_write_between_a_decision_and_the_childs_write_has_the_batch_dec
         assert writer.wrote == decision - 1
         # decided ahead, C-20 was invited; decided again, the opt-out written in between counts
         assert [(o.status, o.reason) for o in answers[-1]] == [("skipped", rules.OPTED_OUT), ("invited", None)]
-        rows = await db.fetch(
-            "SELECT c.external_id, i.status, i.skip_reason, COUNT(m.id) FROM invitation i"
-            " JOIN contact c ON c.id = i.contact_id LEFT JOIN outbox_message m ON m.invitation_id = i.id"
-            " GROUP BY i.id ORDER BY i.id"
-        )
-        assert [r for r in rows if r[0] in ("C-20", "C-21")] == [
-            ("C-20", "skipped", rules.OPTED_OUT, 0),
-            ("C-21", "scheduled", None, 1),
-        ]
+        assert await invitations_of_c20_and_c21() == OPT_OUT_COUNTED
         # the child is still there, and writes the next batch
         [outcome] = await touchpoints.ingest([event(30, occurred_at=AGO)], catalog, settings, NOW)
         assert outcome.status == "invited"
