@@ -119,7 +119,8 @@ async def hold_writer(filename: str) -> WriterProcess | None:
 @contextlib.asynccontextmanager
 async def writer_turn(filename: str) -> AsyncIterator[None]:
     """A write transaction's turn beside the ingest writer process (hold_writer), for one that begins itself in
-    SQLite's thread (pulse.writer.GroupCommit, pulse.db.run_sqlite_transaction)."""
+    SQLite's thread (pulse.writer.GroupCommit). pulse.db.run_sqlite_transaction needs none: the ingest uses it
+    only while no child answers, and then none has anything in flight."""
     writer = await hold_writer(filename)
     try:
         yield

@@ -32,8 +32,10 @@ import collections
 import contextlib
 import datetime
 import decimal
+import itertools
 import json
 import logging
+import math
 import os
 import pickle
 import sqlite3
@@ -71,7 +73,7 @@ class WriterProcess:
         self._starting: asyncio.Task | None = None
         self._reading: asyncio.Task | None = None
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
-        self._ended_at = -RESTART_AFTER_NEVER
+        self._ended_at = -math.inf  # none has ended: a first start waits for nothing
         self._writes = 0  # write requests sent and not answered yet
         self._drained = asyncio.Event()  # set while there are none
         self._drained.set()
@@ -197,7 +199,7 @@ class WriterProcess:
         finally:
             self._starting = None
         self._process = process
-        self.generation = _next_generation()
+        self.generation = next(_generations)
         self._reading = asyncio.ensure_future(self._read_answers(process, self.generation))
 
     async def _read_answers(self, process: asyncio.subprocess.Process, generation: int) -> None:
@@ -250,15 +252,10 @@ class WriterProcess:
             with contextlib.suppress(BaseException):
                 await reading
         self._reading = None
-        self._ended_at = -RESTART_AFTER_NEVER
+        self._ended_at = -math.inf  # another may start at once
 
 
-RESTART_AFTER_NEVER = 1e9  # "ended long ago": a first start, or one after close(), waits for nothing
-_generations = iter(range(1, sys.maxsize))
-
-
-def _next_generation() -> int:
-    return next(_generations)
+_generations = itertools.count(1)  # of the children of this process
 
 
 def _widen(pipe: Any) -> None:

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -525,13 +525,15 @@ async def _store_in_line(
     previous: _Turn | None = getattr(client, "_pulse_ingest_turn", None)
     client._pulse_ingest_turn = turn
     try:
+
+        async def decide(over: _Effects) -> _Effects | None:
+            return await _decide_ahead(reader, over, events, outcomes, catalog, settings, now)
+
         writer = db.writer_process()
         if writer is not None:
-            result, tried = await _ahead_in_process(
-                writer, reader, previous, turn, events, outcomes, catalog, settings, now
-            )
+            result, tried = await _ahead_in_process(writer, previous, turn, decide)
         else:
-            result, tried = await _ahead_in_connection(reader, previous, turn, events, outcomes, catalog, settings, now)
+            result, tried = await _ahead_in_connection(previous, turn, decide)
         DECIDED["ahead" if result is not None else "again" if tried else "in turn"] += 1
         if result is None:
             async with in_transaction():
@@ -554,14 +556,7 @@ async def _store_in_line(
 
 
 async def _ahead_in_connection(
-    reader: Any,
-    previous: _Turn | None,
-    turn: _Turn,
-    events: list[EventIn],
-    outcomes: list[Outcome],
-    catalog: Catalog,
-    settings: Settings,
-    now: datetime,
+    previous: _Turn | None, turn: _Turn, decide: _Decide
 ) -> tuple[tuple[int, int] | None, bool]:
     """Decided while the batch before writes through Tortoise's connection, and written there: (what
     db.run_sqlite_transaction returns, whether it was decided ahead)."""
@@ -570,7 +565,7 @@ async def _ahead_in_connection(
         await previous.ready.wait()
         if previous.effects is not None and not previous.generation:  # counters of this connection, not a child's
             tried = True
-            ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
+            ahead = await decide(previous.effects)
     if ahead is None or previous is None:
         return None, tried
 
@@ -587,15 +582,7 @@ async def _ahead_in_connection(
 
 
 async def _ahead_in_process(
-    writer: Any,
-    reader: Any,
-    previous: _Turn | None,
-    turn: _Turn,
-    events: list[EventIn],
-    outcomes: list[Outcome],
-    catalog: Catalog,
-    settings: Settings,
-    now: datetime,
+    writer: Any, previous: _Turn | None, turn: _Turn, decide: _Decide
 ) -> tuple[tuple[int, int] | None, bool]:
     """Decided ahead and written by the writer process: (its counters after the COMMIT or None when it did not
     write, whether it was decided ahead).
@@ -610,11 +597,12 @@ async def _ahead_in_process(
         await previous.ready.wait()
     # a write transaction of this process waits for the child (WriterProcess.hold): it commits before this batch,
     # which then starts a chain from the state it leaves
-    chained = not writer.held
-    chained &= previous is not None and previous.effects is not None and previous.generation == generation
+    chained = (
+        not writer.held and previous is not None and previous.effects is not None and previous.generation == generation
+    )
     if chained:
         assert previous is not None and previous.effects is not None
-        ahead = await _decide_ahead(reader, previous.effects, events, outcomes, catalog, settings, now)
+        ahead = await decide(previous.effects)
         if ahead is None:
             return None, True
         turn.generation = generation
@@ -628,7 +616,7 @@ async def _ahead_in_process(
         expect = await writer.state()
         if expect is None:
             return None, False
-        ahead = await _decide_ahead(reader, _NOTHING, events, outcomes, catalog, settings, now)
+        ahead = await decide(_NOTHING)
         if ahead is None:
             return None, True
         turn.generation = generation
@@ -691,6 +679,8 @@ class _Effects:
 
 # what a batch decided from the last committed state alone lays over it
 _NOTHING = _Effects([], set(), {}, {}, {}, [], set())
+# _decide_ahead for the batch in line, over what a batch before it writes (_store_in_line)
+_Decide = Callable[[_Effects], Awaitable[_Effects | None]]
 
 
 @dataclass(slots=True)
